@@ -1,0 +1,25 @@
+# kgpex: 1000 Genomes RNA-seq -> MAGE-style expression matrices and cis-eQTL results.
+# The stages live in workflow/rules/, their logic in src/kgpex/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/download.smk"
+include: "workflow/rules/reference.smk"
+include: "workflow/rules/quantify.smk"
+include: "workflow/rules/expression.smk"
+include: "workflow/rules/genotypes.smk"
+include: "workflow/rules/covariates.smk"
+include: "workflow/rules/eqtl.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,83 @@
+"""Atomic file output: nothing half-written ever carries the final name."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; rename it to ``dest`` only if the block succeeds.
+
+    ``suffix`` keeps an extension on the temporary name for tools that infer formats from it.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".partial{suffix}", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_table(df, dest: str | os.PathLike, **kwargs) -> None:
+    """Write a pandas DataFrame as tab-separated text (gzip if ``dest`` ends in .gz), atomically."""
+    dest = Path(dest)
+    compression = "gzip" if dest.suffix == ".gz" else None
+    with atomic_path(dest) as tmp:
+        df.to_csv(tmp, sep="\t", compression=compression, **kwargs)
+
+
+def write_parquet(df, dest: str | os.PathLike) -> None:
+    with atomic_path(dest) as tmp:
+        df.to_parquet(tmp)
+
+
+def write_bgzip_indexed(
+    df,
+    dest: str | os.PathLike,
+    seq_col: int,
+    start_col: int,
+    end_col: int,
+    zerobased: bool = False,
+    header_prefix: str = "",
+) -> None:
+    """Write a sorted table as bgzip + tabix index, atomically (table and .tbi together).
+
+    Column numbers are 0-based. ``header_prefix`` (for example "#") is put before the header line
+    so tabix skips it; otherwise the first line is skipped with ``line_skip=1``.
+    """
+    import pysam
+
+    dest = Path(dest)
+    with atomic_path(dest.with_name(dest.name + ".tbi")) as tmp_tbi, atomic_path(dest) as tmp_gz:
+        plain = tmp_gz.with_suffix(".tsv")
+        try:
+            header = list(df.columns)
+            if header_prefix:
+                header[0] = header_prefix + str(header[0]).lstrip(header_prefix)
+            with open(plain, "w") as fh:
+                fh.write("\t".join(map(str, header)) + "\n")
+                df.to_csv(fh, sep="\t", header=False, index=False, na_rep="NA")
+            pysam.tabix_compress(str(plain), str(tmp_gz), force=True)
+        finally:
+            plain.unlink(missing_ok=True)
+        pysam.tabix_index(
+            str(tmp_gz),
+            seq_col=seq_col,
+            start_col=start_col,
+            end_col=end_col,
+            zerobased=zerobased,
+            meta_char="#",
+            line_skip=0 if header_prefix else 1,
+            force=True,
+        )
+        os.replace(str(tmp_gz) + ".tbi", tmp_tbi)

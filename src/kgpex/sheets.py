@@ -1,0 +1,124 @@
+"""Config and sample sheets: loaded, checked against the JSON schemas, and cross-checked.
+
+Every failure is a KgpexError whose message is one line naming the file, row and field.
+The Snakefile calls these at parse time, so bad input stops the run before any job starts.
+Only the standard library and jsonschema are imported: every dry-run pays for this module.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from kgpex.errors import KgpexError
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+
+
+def _load_schema(name: str) -> dict:
+    with open(SCHEMAS / name) as fh:
+        return yaml.safe_load(fh)
+
+
+def _with_defaults(validator_class):
+    """A validator that fills in each property's `default` before checking it (jsonschema FAQ)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = _copy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _copy(value):
+    import copy
+
+    return copy.deepcopy(value)
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def validate(instance: dict, schema_name: str, label: str, set_default: bool = False) -> dict:
+    """Check ``instance`` against a schema in workflow/schemas; raise one line on the first error."""
+    schema = _load_schema(schema_name)
+    cls = jsonschema.validators.validator_for(schema)
+    if set_default:
+        cls = _with_defaults(cls)
+    errors = sorted(cls(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        raise KgpexError(f"{label}: field '{_where(err)}': {err.message}")
+    return instance
+
+
+def validate_config(config: dict, label: str = "config") -> dict:
+    """Validate the config, filling in defaults in place."""
+    return validate(config, "config.schema.yaml", label, set_default=True)
+
+
+def read_tsv(path: str | Path) -> list[dict]:
+    """Rows of a tab-separated sheet as dicts of strings (no type guessing: '01' stays '01')."""
+    path = Path(path)
+    if not path.exists():
+        raise KgpexError(f"{path}: sheet not found")
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t"))
+    if not rows:
+        raise KgpexError(f"{path}: sheet has no rows")
+    return rows
+
+
+def _check_rows(rows: list[dict], schema_name: str, path: Path, key: str) -> None:
+    seen: dict[str, int] = {}
+    for n, row in enumerate(rows, start=2):  # line 1 is the header
+        for field, value in row.items():
+            if field is None or value is None:
+                raise KgpexError(f"{path} line {n}: wrong number of columns")
+        validate(row, schema_name, f"{path} line {n} ({key}={row.get(key)!s})")
+        if row[key] in seen:
+            raise KgpexError(
+                f"{path} line {n}: duplicate {key} '{row[key]}' (first on line {seen[row[key]]})"
+            )
+        seen[row[key]] = n
+
+
+@dataclass(frozen=True)
+class Sheets:
+    individuals: dict[str, dict]  # individual ID -> row
+    runs: dict[str, dict]  # run accession -> row
+
+    def runs_of(self, individual: str) -> list[str]:
+        return sorted(r for r, row in self.runs.items() if row["individual"] == individual)
+
+
+def load_sheets(individuals_path: str | Path, runs_path: str | Path) -> Sheets:
+    """Load and cross-check the individuals and runs sheets."""
+    individuals_path, runs_path = Path(individuals_path), Path(runs_path)
+    ind_rows = read_tsv(individuals_path)
+    _check_rows(ind_rows, "individuals.schema.yaml", individuals_path, "individual")
+    run_rows = read_tsv(runs_path)
+    _check_rows(run_rows, "runs.schema.yaml", runs_path, "run_accession")
+    individuals = {r["individual"]: r for r in ind_rows}
+    for n, row in enumerate(run_rows, start=2):
+        if row["individual"] not in individuals:
+            raise KgpexError(
+                f"{runs_path} line {n}: run {row['run_accession']} belongs to individual "
+                f"{row['individual']}, who is not in {individuals_path}"
+            )
+    runs = {r["run_accession"]: r for r in run_rows}
+    without_runs = sorted(set(individuals) - {r["individual"] for r in run_rows})
+    if without_runs:
+        raise KgpexError(
+            f"{individuals_path}: individuals without any run in {runs_path}: {', '.join(without_runs)}"
+        )
+    return Sheets(individuals=individuals, runs=runs)

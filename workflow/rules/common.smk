@@ -1,0 +1,74 @@
+# Shared by every stage: config and sheet validation, result paths, wildcard constraints,
+# tool environments and input functions. Keep imports light: every dry-run and job parses this.
+import sys
+
+sys.path.insert(0, f"{workflow.basedir}/src")
+
+from kgpex.errors import KgpexError
+from kgpex import sheets as kgpex_sheets
+from kgpex.sources import local_path
+
+
+def _stop(err):
+    # One clear line, no traceback: the message already names the file, row or field.
+    sys.exit(f"kgpex: {err}")
+
+
+try:
+    kgpex_sheets.validate_config(config, label="config")
+    SHEETS = kgpex_sheets.load_sheets(config["individuals"], config["runs"])
+except KgpexError as err:
+    _stop(err)
+
+COHORT = config["cohort"]
+RELEASE = config["release"]
+TAG = f"{COHORT}.{RELEASE}"
+RESULTS = f"results/{COHORT}"
+LOGS = f"logs/{COHORT}"
+# MAGE's released layout (../shared MAGE_FORMATS.md): QTL_results/eQTL_results/...
+MAGE = f"{RESULTS}/QTL_results/eQTL_results"
+QUANTS = f"{MAGE}/expression_quants"
+
+RUNS = sorted(SHEETS.runs)
+INDIVIDUALS = sorted(SHEETS.individuals)
+GENOTYPE_CHROMS = config["genotypes"]["chromosomes"]
+AUTOSOMES = [c for c in GENOTYPE_CHROMS if c != "chrX"]
+
+
+wildcard_constraints:
+    run="|".join(RUNS),
+    chrom="|".join(GENOTYPE_CHROMS),
+    mate="1|2",
+
+
+# One pinned conda env and one pinned container per tool (envs/*.yaml, envs/containers.yaml).
+def _load_containers():
+    import yaml
+
+    with open(f"{workflow.basedir}/envs/containers.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+CONTAINERS = _load_containers()
+
+
+def env(tool):
+    return f"{workflow.basedir}/envs/{tool}.yaml"
+
+
+def container(tool):
+    return CONTAINERS[tool]
+
+
+def local_input(source):
+    """The local file behind a config source, so Snakemake knows which rule makes it."""
+    path = local_path(source)
+    return [] if path is None else [str(path)]
+
+
+def final_outputs():
+    return (
+        expression_outputs()
+        + genotype_outputs()
+        + eqtl_outputs()
+    )

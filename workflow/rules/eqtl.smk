@@ -1,0 +1,2 @@
+def eqtl_outputs():
+    return []

@@ -1,0 +1,2 @@
+def expression_outputs():
+    return []

@@ -1,0 +1,2 @@
+def genotype_outputs():
+    return []
