@@ -17,6 +17,7 @@ include: "workflow/rules/expression.smk"
 include: "workflow/rules/genotypes.smk"
 include: "workflow/rules/covariates.smk"
 include: "workflow/rules/eqtl.smk"
+include: "workflow/rules/fastqtl.smk"
 
 
 rule all:
