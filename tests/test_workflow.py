@@ -147,9 +147,7 @@ def test_sheet_with_a_bad_individual_id_is_rejected(tmp_path):
 
 
 def test_duplicate_run_is_rejected(tmp_path):
-    ind, run = _sheets(
-        tmp_path, GOOD_INDIVIDUALS, [*GOOD_RUNS, "SRR0000001\tNA12878\tb2"]
-    )
+    ind, run = _sheets(tmp_path, GOOD_INDIVIDUALS, [*GOOD_RUNS, "SRR0000001\tNA12878\tb2"])
     line = _rejected(f"individuals={ind}", f"runs={run}")
     assert line == f"kgpex: {run} line 4: duplicate run_accession 'SRR0000001' (first on line 2)"
 
