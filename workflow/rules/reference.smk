@@ -1,0 +1,129 @@
+# Stage reference: GENCODE transcripts + GTF, the salmon index, and the gene/TSS tables.
+# Logic: kgpex.download (fetch, MD5SUMS), kgpex.annotation (GTF -> genes, tx2gene, TSS BED).
+REFERENCE = f"{RESULTS}/reference"
+# MAGE indexed transcripts only, so "mage" salmon settings turn decoys off.
+SALMON_DECOYS = config["reference"]["decoys"] and config["salmon"]["settings"] != "mage"
+if SALMON_DECOYS and not config["reference"]["genome_url"]:
+    _stop("config: field 'reference.genome_url' is empty but reference.decoys is true")
+
+REFERENCE_SOURCES = {
+    "transcripts": config["reference"]["transcripts_url"],
+    "annotation": config["reference"]["annotation_url"],
+}
+if SALMON_DECOYS:
+    REFERENCE_SOURCES["genome"] = config["reference"]["genome_url"]
+REFERENCE_FILES = {
+    "transcripts": f"{REFERENCE}/transcripts.fa.gz",
+    "annotation": f"{REFERENCE}/annotation.gtf.gz",
+    "genome": f"{REFERENCE}/genome.fa.gz",
+}
+MD5SUMS_URL = config["reference"]["md5sums_url"]
+
+
+def reference_local_inputs():
+    sources = list(REFERENCE_SOURCES.values()) + ([MD5SUMS_URL] if MD5SUMS_URL else [])
+    return [path for source in sources for path in local_input(source)]
+
+
+def salmon_index_input(wildcards):
+    if SALMON_DECOYS:
+        return {
+            "targets": rules.make_gentrome.output.gentrome,
+            "decoys": rules.make_gentrome.output.decoys,
+        }
+    return {"targets": REFERENCE_FILES["transcripts"]}
+
+
+rule download_reference:
+    input:
+        reference_local_inputs(),
+    output:
+        **{name: REFERENCE_FILES[name] for name in REFERENCE_SOURCES},
+    log:
+        f"{LOGS}/download_reference/download_reference.log",
+    conda:
+        env("python")
+    container:
+        container("python")
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=120,
+        downloads=1,
+    params:
+        urls={name: to_url(source) for name, source in REFERENCE_SOURCES.items()},
+        md5sums_url=to_url(MD5SUMS_URL) if MD5SUMS_URL else "",
+        options=DOWNLOAD_OPTIONS,
+    script:
+        "../scripts/download_reference.py"
+
+
+# Salmon's decoy recipe: genome sequence names as decoys, genome appended after transcripts.
+rule make_gentrome:
+    input:
+        transcripts=REFERENCE_FILES["transcripts"],
+        genome=REFERENCE_FILES["genome"],
+    output:
+        gentrome=temp(f"{REFERENCE}/gentrome.fa.gz"),
+        decoys=temp(f"{REFERENCE}/decoys.txt"),
+    log:
+        f"{LOGS}/make_gentrome/make_gentrome.log",
+    conda:
+        env("salmon")
+    container:
+        container("salmon")
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    shell:
+        "(zcat {input.genome} | grep '^>' | cut -d ' ' -f 1 | sed 's/^>//' > {output.decoys}"
+        " && cat {input.transcripts} {input.genome} > {output.gentrome}) 2> {log}"
+
+
+rule salmon_index:
+    input:
+        unpack(salmon_index_input),
+    output:
+        directory(f"{REFERENCE}/salmon_index"),
+    log:
+        f"{LOGS}/salmon_index/salmon_index.log",
+    conda:
+        env("salmon")
+    container:
+        container("salmon")
+    threads: 8
+    resources:
+        mem_mb=40000 if SALMON_DECOYS else 16000,
+        runtime=240,
+    params:
+        kmer=config["reference"]["kmer"],
+        decoys=lambda wildcards, input: (
+            f"--decoys {input.decoys}" if SALMON_DECOYS else ""
+        ),
+    shell:
+        "salmon index --transcripts {input.targets} --index {output} --kmerLen {params.kmer}"
+        " --gencode {params.decoys} --threads {threads} > {log} 2>&1"
+
+
+rule annotate_genes:
+    input:
+        gtf=REFERENCE_FILES["annotation"],
+    output:
+        genes=f"{REFERENCE}/genes.tsv",
+        tx2gene=f"{REFERENCE}/tx2gene.tsv",
+        tss_bed=f"{REFERENCE}/tss.bed",
+    log:
+        f"{LOGS}/annotate_genes/annotate_genes.log",
+    conda:
+        env("python")
+    container:
+        container("python")
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        chromosomes=GENOTYPE_CHROMS,
+    script:
+        "../scripts/annotate_genes.py"

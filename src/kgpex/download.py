@@ -1,0 +1,488 @@
+"""The one download function every stage uses (reads, reference, VCFs), and the checks around it.
+
+``fetch`` moves a file from an http(s)://, ftp:// or file:// URL to ``dest`` through
+``<dest>.partial``: interrupted transfers resume (HTTP Range, FTP REST), network errors and
+server errors are retried with exponential backoff, and the size, md5 and an optional content
+check are verified before the file gets its final name. Only the standard library is used, so
+the module runs in any conda env or container that has Python.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ftplib
+import gzip
+import hashlib
+import http.client
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zlib
+from pathlib import Path
+from typing import Callable
+from urllib.parse import unquote, urlparse
+
+from kgpex.errors import KgpexError
+
+log = logging.getLogger("kgpex.download")
+
+CHUNK = 1 << 20
+PROGRESS_SECONDS = 30.0
+USER_AGENT = "kgpex/0.1 (Python urllib)"
+
+
+class TransientError(Exception):
+    """A failure worth retrying: network error, server error (5xx), short read."""
+
+
+class _RestartFromScratch(Exception):
+    """The partial file cannot be resumed (wrong range, too large): delete it and start over."""
+
+
+def fetch(
+    url: str,
+    dest: str | os.PathLike,
+    md5: str | None = None,
+    size: int | None = None,
+    retries: int = 5,
+    backoff: float = 2.0,
+    timeout: float = 120,
+    check: Callable[[Path], None] | None = None,
+) -> Path:
+    """Download ``url`` to ``dest``; return ``dest``.
+
+    Data goes to ``<dest>.partial`` (kept between attempts and between runs, so a killed job
+    resumes). After ``retries`` failed retries, or on a permanent error (404, missing file), a
+    KgpexError names the URL. An md5 mismatch discards the partial file and downloads once more
+    from scratch before failing. ``check(path)`` runs on the complete, verified partial file
+    before the rename; if it fails the partial file is removed and its KgpexError is re-raised
+    naming the URL and ``dest``.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    md5 = md5.strip().lower() if md5 else None
+    size = int(size) if size not in (None, "") else None
+    scheme = urlparse(url).scheme
+    if scheme not in ("http", "https", "ftp", "file"):
+        raise KgpexError(f"{url}: unsupported URL scheme '{scheme}' (use http, https, ftp or file)")
+
+    fresh_starts_left = 1  # one more full download after an md5 mismatch
+    while True:
+        _transfer_with_retries(url, partial, size, retries, backoff, timeout)
+        actual_size = partial.stat().st_size
+        if size is not None and actual_size != size:
+            partial.unlink()
+            raise KgpexError(f"{url}: expected {size} bytes, got {actual_size}")
+        if md5 is not None:
+            actual_md5 = md5_of(partial)
+            if actual_md5 != md5:
+                partial.unlink()
+                if fresh_starts_left:
+                    fresh_starts_left -= 1
+                    log.warning("%s: md5 %s, expected %s: downloading again", url, actual_md5, md5)
+                    continue
+                raise KgpexError(f"{url}: md5 mismatch: expected {md5}, got {actual_md5}")
+        break
+    if check is not None:
+        try:
+            check(partial)
+        except KgpexError as err:
+            partial.unlink(missing_ok=True)
+            # Name the URL, and the file by its final name rather than the partial one.
+            raise KgpexError(f"{url}: {str(err).replace(str(partial), str(dest))}") from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    os.replace(partial, dest)
+    return dest
+
+
+def _transfer_with_retries(url, partial: Path, size, retries, backoff, timeout) -> None:
+    attempt = 0
+    while True:
+        try:
+            _transfer(url, partial, size, timeout)
+            if size is not None and partial.stat().st_size < size:
+                raise TransientError(f"short read: {partial.stat().st_size} of {size} bytes")
+            return
+        except _RestartFromScratch as why:
+            log.warning("%s: %s: restarting from byte 0", url, why)
+            partial.unlink(missing_ok=True)
+            err = why
+        except TransientError as why:
+            err = why
+        except (OSError, http.client.HTTPException, EOFError) as why:
+            # URLError, timeouts, refused/reset connections and IncompleteRead all land here.
+            err = why
+        attempt += 1
+        if attempt > retries:
+            raise KgpexError(f"{url}: download failed after {attempt} attempts: {_describe(err)}")
+        delay = backoff * 2 ** (attempt - 1)
+        log.warning(
+            "%s: attempt %d failed (%s); retrying in %.1f s", url, attempt, _describe(err), delay
+        )
+        time.sleep(delay)
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    return " ".join(text.split())
+
+
+def _transfer(url: str, partial: Path, size: int | None, timeout: float) -> None:
+    scheme = urlparse(url).scheme
+    if scheme == "file":
+        _copy_file(url, partial)
+    elif scheme == "ftp":
+        _ftp(url, partial, size, timeout)
+    else:
+        _http(url, partial, size, timeout)
+
+
+class _Progress:
+    """Logs bytes, percentage and rate at most every PROGRESS_SECONDS."""
+
+    def __init__(self, url: str, offset: int, total: int | None):
+        self.url, self.total = url, total
+        self.start_bytes = self.done = offset
+        self.t0 = self.last = time.monotonic()
+
+    def add(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_SECONDS:
+            self.last = now
+            self.report("progress")
+
+    def report(self, what: str) -> None:
+        elapsed = max(time.monotonic() - self.t0, 1e-6)
+        rate = (self.done - self.start_bytes) / elapsed / 1e6
+        of = (
+            f" of {self.total / 1e6:.1f} MB ({100 * self.done / self.total:.1f}%)"
+            if self.total
+            else ""
+        )
+        log.info("%s %s: %.1f MB%s at %.2f MB/s", what, self.url, self.done / 1e6, of, rate)
+
+
+def _copy_file(url: str, partial: Path) -> None:
+    source = Path(unquote(urlparse(url).path))
+    if not source.is_file():
+        raise KgpexError(f"{url}: no such file")
+    # A local copy is cheap: always from scratch, no resume logic to get wrong.
+    with open(source, "rb") as src, open(partial, "wb") as out:
+        shutil.copyfileobj(src, out, CHUNK)
+
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)")
+
+
+def _http(url: str, partial: Path, size: int | None, timeout: float) -> None:
+    offset = partial.stat().st_size if partial.exists() else 0
+    if size is not None and offset > size:
+        raise _RestartFromScratch(f"partial file has {offset} bytes, more than {size}")
+    if size is not None and offset == size:
+        return
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and offset:
+            # Range starts at or past the end: complete if the server's total is what we hold.
+            match = _UNSATISFIED_RANGE.match(err.headers.get("Content-Range", ""))
+            if match and int(match.group(1)) == offset:
+                return
+            raise _RestartFromScratch(f"HTTP 416 for a range from byte {offset}") from None
+        if err.code >= 500 or err.code in (408, 429):
+            raise TransientError(f"HTTP {err.code} {err.reason}") from None
+        raise KgpexError(f"{url}: HTTP {err.code} {err.reason}") from None
+    with response:
+        if offset and response.status == 206:
+            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+            if not match or int(match.group(1)) != offset:
+                raise _RestartFromScratch(
+                    f"server answered range {response.headers.get('Content-Range')!r} "
+                    f"to a request from byte {offset}"
+                )
+            total = None if match.group(3) == "*" else int(match.group(3))
+            mode = "ab"
+        else:
+            if offset:
+                log.info("%s: server ignored the Range request; downloading from byte 0", url)
+            offset, mode = 0, "wb"
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+        if size is not None and total is not None and total != size:
+            raise KgpexError(f"{url}: server reports {total} bytes, expected {size}")
+        progress = _Progress(url, offset, total)
+        with open(partial, mode) as out:
+            while True:
+                chunk = response.read(CHUNK)
+                if not chunk:
+                    break
+                out.write(chunk)
+                progress.add(len(chunk))
+        if total is not None and progress.done < total:
+            raise TransientError(f"connection closed after {progress.done} of {total} bytes")
+        progress.report("fetched")
+
+
+def _ftp(url: str, partial: Path, size: int | None, timeout: float) -> None:
+    parsed = urlparse(url)
+    path = unquote(parsed.path)
+    offset = partial.stat().st_size if partial.exists() else 0
+    if size is not None and offset > size:
+        raise _RestartFromScratch(f"partial file has {offset} bytes, more than {size}")
+    try:
+        with ftplib.FTP(timeout=timeout) as ftp:
+            ftp.connect(parsed.hostname, parsed.port or 21)
+            ftp.login(
+                unquote(parsed.username or "anonymous"), unquote(parsed.password or "anonymous@")
+            )
+            ftp.voidcmd("TYPE I")
+            total = _ftp_size(ftp, path)
+            if size is not None and total is not None and total != size:
+                raise KgpexError(f"{url}: server reports {total} bytes, expected {size}")
+            if total is not None and offset > total:
+                raise _RestartFromScratch(f"partial file has {offset} bytes, more than {total}")
+            if total is not None and offset == total:
+                return
+            try:
+                conn = ftp.transfercmd(f"RETR {path}", rest=offset or None)
+                mode = "ab" if offset else "wb"
+            except ftplib.error_perm as err:
+                if not offset or not str(err).startswith(("500", "501", "502", "504")):
+                    raise
+                # The server does not know REST: fall back to a full transfer.
+                log.info("%s: server refused REST (%s); downloading from byte 0", url, err)
+                offset, mode = 0, "wb"
+                conn = ftp.transfercmd(f"RETR {path}")
+            progress = _Progress(url, offset, total)
+            with conn, open(partial, mode) as out:
+                while True:
+                    chunk = conn.recv(CHUNK)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    progress.add(len(chunk))
+            ftp.voidresp()
+    except ftplib.error_perm as err:
+        raise KgpexError(f"{url}: FTP error {_describe(err)}") from None
+    except (ftplib.error_temp, ftplib.error_reply, ftplib.error_proto, EOFError) as err:
+        raise TransientError(f"FTP error {_describe(err)}") from None
+    if total is not None and progress.done < total:
+        raise TransientError(f"connection closed after {progress.done} of {total} bytes")
+    progress.report("fetched")
+
+
+def _ftp_size(ftp: ftplib.FTP, path: str) -> int | None:
+    try:
+        return ftp.size(path)
+    except ftplib.error_perm as err:
+        if str(err).startswith("550"):
+            raise
+        return None  # SIZE not supported: rely on the md5 / size the caller gave
+
+
+def md5_of(path: str | os.PathLike) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def md5sums_lookup(md5sums_file: str | os.PathLike, filename: str) -> str:
+    """The md5 of ``filename`` (matched by base name) in an MD5SUMS file (``<md5>  <name>``)."""
+    name = Path(filename).name
+    with open(md5sums_file) as fh:
+        for n, line in enumerate(fh, start=1):
+            fields = line.split()
+            if not fields or line.startswith("#"):
+                continue
+            if len(fields) != 2 or not re.fullmatch(r"[0-9a-fA-F]{32}", fields[0]):
+                raise KgpexError(f"{md5sums_file} line {n}: expected '<md5>  <file name>'")
+            # md5sum marks binary mode with '*' before the name.
+            if Path(fields[1].lstrip("*")).name == name:
+                return fields[0].lower()
+    raise KgpexError(f"{md5sums_file}: no md5 listed for {name}")
+
+
+# -- content checks -------------------------------------------------------------------------
+
+
+def check_gzip(path: str | os.PathLike) -> None:
+    """Decompress the whole file: a truncated or corrupt gzip stream raises a KgpexError."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            while fh.read(4 * CHUNK):
+                pass
+    except (OSError, EOFError, zlib.error) as err:
+        raise KgpexError(f"{path}: not a complete gzip file ({_describe(err)})") from None
+
+
+STRUCTURE_CHECKED_RECORDS = 10_000
+
+
+def check_fastq_gz(
+    path: str | os.PathLike, records_checked: int = STRUCTURE_CHECKED_RECORDS
+) -> int:
+    """Check a gzipped FASTQ; return its number of records.
+
+    The whole file is decompressed (a truncated or corrupt gzip stream fails), the first
+    ``records_checked`` records are checked for structure ('@' header, '+' separator, sequence
+    and quality of the same non-zero length), and the line count must be a multiple of 4.
+    """
+    path = Path(path)
+    lines = 0
+    head: list[bytes] = []
+    tail = b""
+    last_byte = b"\n"
+    want_head = 4 * records_checked
+    try:
+        with gzip.open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(4 * CHUNK), b""):
+                if len(head) < want_head:
+                    text = tail + block
+                    parts = text.split(b"\n")
+                    tail = parts.pop()
+                    head.extend(parts[: want_head - len(head)])
+                    if len(head) >= want_head:
+                        tail = b""
+                lines += block.count(b"\n")
+                last_byte = block[-1:]
+    except (OSError, EOFError, zlib.error) as err:
+        raise KgpexError(f"{path}: not a complete gzip file ({_describe(err)})") from None
+    if lines == 0 and not head:
+        raise KgpexError(f"{path}: FASTQ has no reads")
+    if last_byte != b"\n":
+        lines += 1  # a last line without a newline still counts
+        if len(head) < want_head and tail:
+            head.append(tail)
+    _check_fastq_records(path, head)
+    if lines % 4:
+        raise KgpexError(
+            f"{path}: record {lines // 4 + 1}: incomplete FASTQ record at the end of the file "
+            f"({lines} lines is not a multiple of 4)"
+        )
+    return lines // 4
+
+
+def _check_fastq_records(path: Path, lines: list[bytes]) -> None:
+    for i in range(0, len(lines) - len(lines) % 4, 4):
+        record = i // 4 + 1
+        header, seq, sep, qual = (line.rstrip(b"\r") for line in lines[i : i + 4])
+        if not header.startswith(b"@"):
+            raise KgpexError(f"{path}: record {record}: header does not start with '@'")
+        if not sep.startswith(b"+"):
+            raise KgpexError(f"{path}: record {record}: third line does not start with '+'")
+        if not seq:
+            raise KgpexError(f"{path}: record {record}: empty sequence")
+        if len(seq) != len(qual):
+            raise KgpexError(
+                f"{path}: record {record}: sequence has {len(seq)} bases, quality {len(qual)}"
+            )
+
+
+# -- SRA fallback ---------------------------------------------------------------------------
+
+
+def sra_to_fastq(run: str, outdir: str | os.PathLike, threads: int = 1) -> tuple[Path, Path]:
+    """Fetch a paired-end run from SRA with sra-tools; return ``outdir/{run}_1.fastq.gz``, ``_2``.
+
+    Runs ``prefetch`` then ``fasterq-dump --split-files``, gzips both mates, checks them, and
+    renames them into place only when both are complete.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    for tool in ("prefetch", "fasterq-dump"):
+        if shutil.which(tool) is None:
+            raise KgpexError(
+                f"SRA fallback for {run}: '{tool}' not found on PATH (install sra-tools)"
+            )
+    finals = (outdir / f"{run}_1.fastq.gz", outdir / f"{run}_2.fastq.gz")
+    with tempfile.TemporaryDirectory(prefix=f".{run}.sra.", dir=outdir) as work:
+        work = Path(work)
+        _run_tool(
+            run, ["prefetch", run, "--max-size", "u", "--output-directory", str(work / "sra")]
+        )
+        _run_tool(
+            run,
+            [
+                "fasterq-dump",
+                str(work / "sra" / run),
+                "--split-files",
+                "--threads",
+                str(max(1, threads)),
+                "--outdir",
+                str(work / "fastq"),
+                "--temp",
+                str(work / "tmp"),
+            ],
+        )
+        mates = [work / "fastq" / f"{run}_{mate}.fastq" for mate in (1, 2)]
+        if not all(m.is_file() for m in mates):
+            found = (
+                sorted(p.name for p in (work / "fastq").glob("*"))
+                if (work / "fastq").is_dir()
+                else []
+            )
+            raise KgpexError(
+                f"SRA fallback for {run}: fasterq-dump did not write paired files "
+                f"{run}_1.fastq and {run}_2.fastq (found: {', '.join(found) or 'nothing'}); "
+                "single-end runs are not supported"
+            )
+        gzipped, counts = [], []
+        for mate in mates:
+            target = mate.with_name(mate.name + ".gz")
+            _gzip(run, mate, target, threads)
+            counts.append(check_fastq_gz(target))
+            gzipped.append(target)
+        n1, n2 = counts
+        if n1 != n2:
+            raise KgpexError(f"SRA fallback for {run}: mate 1 has {n1} reads, mate 2 {n2}")
+        for src, final in zip(gzipped, finals):
+            os.replace(src, final)
+    return finals
+
+
+def _run_tool(run: str, cmd: list[str]) -> None:
+    log.info("SRA fallback for %s: %s", run, " ".join(cmd))
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    for stream in (proc.stdout, proc.stderr):
+        for line in stream.splitlines():
+            log.info("%s: %s", cmd[0], line)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or [""])[-1]
+        raise KgpexError(
+            f"SRA fallback for {run}: '{' '.join(cmd[:2])}' failed with exit code "
+            f"{proc.returncode}: {last.strip()}"
+        )
+
+
+def _gzip(run: str, source: Path, target: Path, threads: int) -> None:
+    pigz = shutil.which("pigz")
+    cmd = (
+        [pigz, "-p", str(max(1, threads)), "-c", str(source)]
+        if pigz
+        else ["gzip", "-c", str(source)]
+    )
+    with open(target, "wb") as out:
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise KgpexError(
+            f"SRA fallback for {run}: {cmd[0]} {source.name} failed: {proc.stderr.strip()}"
+        )
+    with contextlib.suppress(FileNotFoundError):
+        source.unlink()  # the uncompressed copy is large; free the space now

@@ -1,0 +1,176 @@
+"""The run table: where each run's reads come from, checked against the runs sheet.
+
+The input is an ENA filereport TSV (``run_accession``, ``fastq_ftp``, ``fastq_md5``,
+``fastq_bytes``; the last three ``;``-separated, one entry per file, URLs without a scheme).
+The output, one row per run of the runs sheet, is the table every download job reads its own row
+from: ``run_accession source url_1 url_2 md5_1 md5_2 bytes_1 bytes_2`` with ``source`` ``ena``
+(FASTQ URLs) or ``sra`` (no FASTQ on ENA: fetched with sra-tools). Standard library only: the
+download jobs import this in the sra-tools env.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+from typing import Iterable
+
+from kgpex.errors import KgpexError
+from kgpex.io import atomic_path
+from kgpex.sources import with_scheme
+
+# Runs that SRA can serve (ENA and DDBJ runs are mirrored there).
+SRA_RUN_ACCESSION = re.compile(r"^[SED]RR\d+$")
+REQUIRED_COLUMNS = ("run_accession", "fastq_ftp")
+_MATE = re.compile(r"_([12])\.f(?:ast)?q(?:\.gz)?$")
+
+
+@dataclass(frozen=True)
+class RunSource:
+    run_accession: str
+    source: str  # "ena" or "sra"
+    url_1: str = ""
+    url_2: str = ""
+    md5_1: str = ""
+    md5_2: str = ""
+    bytes_1: str = ""
+    bytes_2: str = ""
+
+
+CHECKED_COLUMNS = tuple(f.name for f in fields(RunSource))
+
+
+@dataclass(frozen=True)
+class TableRow:
+    line: int
+    row: dict
+
+
+def read_run_table(path: str | os.PathLike) -> dict[str, TableRow]:
+    """Rows of an ENA filereport TSV by run accession; duplicate accessions are an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise KgpexError(f"{path}: run table not found")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh, delimiter="\t")
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise KgpexError(f"{path} line 1: missing column(s) {', '.join(missing)}")
+        table: dict[str, TableRow] = {}
+        for n, row in enumerate(reader, start=2):
+            if None in row or None in row.values():
+                raise KgpexError(f"{path} line {n}: wrong number of columns")
+            run = row["run_accession"].strip()
+            if not run:
+                raise KgpexError(f"{path} line {n}: empty run_accession")
+            if run in table:
+                raise KgpexError(
+                    f"{path} line {n}: duplicate run_accession '{run}' (first on line {table[run].line})"
+                )
+            table[run] = TableRow(n, row)
+    return table
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(";") if v.strip()]
+
+
+def run_source(run: str, entry: TableRow, path: Path, scheme: str) -> RunSource | str:
+    """The run's source of paired reads, or why it has none (a short phrase)."""
+    row, n = entry.row, entry.line
+    urls = _split(row.get("fastq_ftp"))
+    md5s = _split(row.get("fastq_md5"))
+    sizes = _split(row.get("fastq_bytes"))
+    if not urls:
+        if SRA_RUN_ACCESSION.match(run):
+            return RunSource(run, "sra")
+        return "no FASTQ and not an SRA/ENA/DDBJ run accession"
+    for name, values in (("fastq_md5", md5s), ("fastq_bytes", sizes)):
+        if values and len(values) != len(urls):
+            raise KgpexError(
+                f"{path} line {n}: {name} has {len(values)} entries but fastq_ftp has {len(urls)}"
+            )
+    for value in md5s:
+        if not re.fullmatch(r"[0-9a-fA-F]{32}", value):
+            raise KgpexError(f"{path} line {n}: fastq_md5 entry '{value}' is not an md5")
+    for value in sizes:
+        if not value.isdigit():
+            raise KgpexError(f"{path} line {n}: fastq_bytes entry '{value}' is not a byte count")
+    if len(urls) == 1:
+        return "single-end: 1 FASTQ file"
+    mates: dict[str, list[int]] = {"1": [], "2": []}
+    for i, url in enumerate(urls):
+        match = _MATE.search(url.rsplit("/", 1)[-1])
+        if match:
+            mates[match.group(1)].append(i)
+    if len(mates["1"]) == 1 and len(mates["2"]) == 1:
+        i1, i2 = mates["1"][0], mates["2"][0]
+    elif len(urls) == 2 and not mates["1"] and not mates["2"]:
+        i1, i2 = 0, 1  # unnamed pair: ENA lists mate 1 first
+    else:
+        return f"{len(urls)} FASTQ files without exactly one _1 and one _2 file"
+
+    def pick(values: list[str], i: int) -> str:
+        return values[i] if values else ""
+
+    return RunSource(
+        run,
+        "ena",
+        with_scheme(urls[i1], scheme),
+        with_scheme(urls[i2], scheme),
+        pick(md5s, i1).lower(),
+        pick(md5s, i2).lower(),
+        pick(sizes, i1),
+        pick(sizes, i2),
+    )
+
+
+def check_run_table(
+    run_table: str | os.PathLike,
+    runs: Iterable[str],
+    scheme: str = "https",
+    runs_label: str = "the runs sheet",
+) -> list[RunSource]:
+    """One RunSource per run (sorted); every run without paired reads is listed in one error."""
+    path = Path(run_table)
+    table = read_run_table(path)
+    checked: list[RunSource] = []
+    problems: list[str] = []
+    for run in sorted(runs):
+        entry = table.get(run)
+        if entry is None:
+            problems.append(f"{run} (not in the run table)")
+            continue
+        found = run_source(run, entry, path, scheme)
+        if isinstance(found, str):
+            problems.append(f"{run} (line {entry.line}: {found})")
+        else:
+            checked.append(found)
+    if problems:
+        raise KgpexError(
+            f"{path}: {len(problems)} run(s) of {runs_label} have no source of paired reads: "
+            + "; ".join(problems)
+        )
+    return checked
+
+
+def write_checked(sources: Iterable[RunSource], dest: str | os.PathLike) -> None:
+    with atomic_path(dest) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(CHECKED_COLUMNS)
+        for source in sources:
+            writer.writerow(astuple(source))
+
+
+def read_checked_row(checked: str | os.PathLike, run: str) -> RunSource:
+    """A download job's own row of the checked table."""
+    with open(checked, newline="") as fh:
+        reader = csv.DictReader(fh, delimiter="\t")
+        if tuple(reader.fieldnames or ()) != CHECKED_COLUMNS:
+            raise KgpexError(f"{checked} line 1: expected columns {' '.join(CHECKED_COLUMNS)}")
+        for row in reader:
+            if row["run_accession"] == run:
+                return RunSource(**row)
+    raise KgpexError(f"{checked}: no row for run {run}")
