@@ -1,0 +1,39 @@
+# Stage quantify: salmon quant per sequencing run (library), against the reference's index.
+# MAGE settings (salmon.settings: mage) force MAGE's `-l IU`; the default `-l A` lets salmon
+# detect the library type, which select_libraries records in library_types.tsv.
+
+
+SALMON_LIBTYPE = "IU" if config["salmon"]["settings"] == "mage" else "A"
+
+
+rule salmon_quant:
+    input:
+        r1=f"{RESULTS}/download/{{run}}_1.fastq.gz",
+        r2=f"{RESULTS}/download/{{run}}_2.fastq.gz",
+        index=f"{RESULTS}/reference/salmon_index",
+    output:
+        quant=f"{RESULTS}/salmon/{{run}}/quant.sf",
+        lib_format=f"{RESULTS}/salmon/{{run}}/lib_format_counts.json",
+        meta_info=f"{RESULTS}/salmon/{{run}}/aux_info/meta_info.json",
+    log:
+        f"{LOGS}/salmon_quant/{{run}}.log",
+    conda:
+        env("salmon")
+    container:
+        container("salmon")
+    threads: 8
+    resources:
+        # GENCODE transcriptome index ~1 GB in memory; with the genome as decoys ~16 GB.
+        mem_mb=(
+            20000
+            if config["reference"]["decoys"] and config["salmon"]["settings"] != "mage"
+            else 6000
+        ),
+        runtime=120,
+    params:
+        outdir=f"{RESULTS}/salmon/{{run}}",
+        libtype=SALMON_LIBTYPE,
+        extra=config["salmon"]["extra_args"],
+    shell:
+        "salmon quant -i {input.index} -l {params.libtype} -1 {input.r1} -2 {input.r2}"
+        " -p {threads} --validateMappings {params.extra} -o {params.outdir} > {log} 2>&1"

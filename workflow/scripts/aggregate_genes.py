@@ -1,0 +1,17 @@
+"""Rule aggregate_genes: salmon transcripts -> gene counts and TPM (tximport, countsFromAbundance="no")."""
+
+import _bootstrap  # noqa: F401
+
+from kgpex.expression import aggregate_genes, read_tx2gene
+from kgpex.io import write_parquet
+from kgpex.rulescript import run
+
+
+def main(snakemake):
+    quants = dict(zip(snakemake.params.runs, snakemake.input.quant))
+    counts, tpm = aggregate_genes(quants, read_tx2gene(snakemake.input.tx2gene))
+    write_parquet(counts, snakemake.output.counts)
+    write_parquet(tpm, snakemake.output.tpm)
+
+
+run(main, snakemake)  # noqa: F821

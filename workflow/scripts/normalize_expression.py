@@ -1,0 +1,61 @@
+"""Rule normalize_expression: MAGE's filter, TMM-CPM and inverse normal transform; TSS BEDs."""
+
+import _bootstrap  # noqa: F401
+
+import logging
+
+import pandas as pd
+
+from kgpex.expression import (
+    filtered_genes_table,
+    normalize_expression,
+    read_genes,
+    read_library_choice,
+    tss_bed,
+)
+from kgpex.io import write_bgzip_indexed, write_table
+from kgpex.rulescript import run
+
+log = logging.getLogger("kgpex")
+
+
+def main(snakemake):
+    cfg = snakemake.params.expression
+    genes = read_genes(snakemake.input.genes)
+    result = normalize_expression(
+        pd.read_parquet(snakemake.input.counts),
+        pd.read_parquet(snakemake.input.tpm),
+        read_library_choice(snakemake.input.choice),
+        genes,
+        min_tpm=cfg["min_tpm"],
+        min_counts=cfg["min_counts"],
+        min_sample_fraction=cfg["min_sample_fraction"],
+        chromosomes=cfg["chromosomes"],
+    )
+    s = result.summary
+    log.info(
+        "%d genes in, %d samples (a gene must pass in >= %d): TPM >= %s in %d genes, "
+        "counts >= %s in %d, both %d, on %s: %d; kept %d",
+        s["genes_in"], s["samples"], s["min_samples"], cfg["min_tpm"], s["genes_pass_tpm"],
+        cfg["min_counts"], s["genes_pass_counts"], s["genes_pass_both"],
+        ",".join(cfg["chromosomes"]), s["genes_on_chromosomes"], s["genes_kept"],
+    )
+    out = snakemake.output
+    for matrix, dest in (
+        (result.inverse_normal, out.inverse_normal),
+        (result.tmm_cpm, out.tmm),
+        (result.raw_counts, out.raw),
+    ):
+        write_bgzip_indexed(
+            tss_bed(matrix, genes), dest, seq_col=0, start_col=1, end_col=2,
+            zerobased=True, header_prefix="#",
+        )
+    write_bgzip_indexed(
+        filtered_genes_table(result.inverse_normal.index, genes), out.filtered_genes,
+        seq_col=0, start_col=1, end_col=2, zerobased=True,
+    )
+    write_table(result.factors, out.factors, index=False)
+    write_table(result.gene_filter, out.gene_filter, index=True, index_label="gene_id")
+
+
+run(main, snakemake)  # noqa: F821
