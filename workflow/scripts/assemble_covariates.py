@@ -1,0 +1,24 @@
+"""Rule assemble_covariates: genotype PCs, hidden factors and sex -> eQTL_covariates.tab.gz."""
+
+import _bootstrap  # noqa: F401
+
+from kgpex.covariates import assemble_covariates
+from kgpex.rulescript import run
+from kgpex.sheets import read_tsv
+
+
+def main(snakemake):
+    sheet = snakemake.input.individuals
+    individuals = {row["individual"]: row for row in read_tsv(sheet)}
+    assemble_covariates(
+        snakemake.input.expression,
+        snakemake.input.genotype_pcs,
+        snakemake.params.n_genotype_pcs,
+        snakemake.input.factors,
+        individuals,
+        sheet,
+        snakemake.output.covariates,
+    )
+
+
+run(main, snakemake)  # noqa: F821

@@ -1,0 +1,20 @@
+"""Rule export_genotypes_vcf: a chromosome's pgen as FastQTL's VCF (GT, phenotype samples)."""
+
+import _bootstrap  # noqa: F401
+
+from kgpex.fastqtl import bed_header, export_genotypes_vcf
+from kgpex.rulescript import run
+
+
+def main(snakemake):
+    export_genotypes_vcf(
+        snakemake.input.pgen[: -len(".pgen")],
+        bed_header(snakemake.input.bed)[4:],
+        snakemake.output.vcf,
+        snakemake.output.alt_counts,
+        threads=snakemake.threads,
+        memory_mb=snakemake.resources.mem_mb,
+    )
+
+
+run(main, snakemake)  # noqa: F821

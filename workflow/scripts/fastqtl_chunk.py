@@ -1,0 +1,27 @@
+"""Rules fastqtl_permutations_chunk and fastqtl_nominal_chunk: one checked FastQTL chunk."""
+
+import _bootstrap  # noqa: F401
+
+from kgpex.fastqtl import run_chunk
+from kgpex.rulescript import run
+
+
+def main(snakemake):
+    p = snakemake.params
+    run_chunk(
+        p.mode,
+        snakemake.input.vcf,
+        snakemake.input.bed,
+        snakemake.input.covariates,
+        snakemake.output[0],
+        snakemake.log.fastqtl,
+        chunk=int(snakemake.wildcards.chunk),
+        n_chunks=p.n_chunks,
+        window=p.window,
+        maf=p.maf,
+        seed=p.seed,
+        permute=p.permute,
+    )
+
+
+run(main, snakemake)  # noqa: F821

@@ -1,0 +1,19 @@
+"""Rule merge_fastqtl_nominal: a chromosome's chunks -> the shared nominal parquet, with af."""
+
+import _bootstrap  # noqa: F401
+
+from kgpex.fastqtl import bed_phenotype_ids, nominal_to_parquet, read_alt_frequencies
+from kgpex.rulescript import run
+
+
+def main(snakemake):
+    nominal_to_parquet(
+        snakemake.input.chunks,
+        read_alt_frequencies(snakemake.input.alt_counts),
+        bed_phenotype_ids(snakemake.input.bed),
+        snakemake.output[0],
+        snakemake.wildcards.chrom,
+    )
+
+
+run(main, snakemake)  # noqa: F821
