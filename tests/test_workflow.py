@@ -60,6 +60,32 @@ def test_demo_dry_run_reaches_the_key_outputs():
     assert not missing, "dry-run does not produce:\n" + "\n".join(missing)
 
 
+def test_mage_preset_dry_run_maps_with_fastqtl_under_mage_names(tmp_path):
+    # The real sheets need network access (config/presets/README.md); two synthetic rows suffice
+    # to plan the whole MAGE run, downloads included, without fetching anything.
+    ind, run = _sheets(tmp_path, GOOD_INDIVIDUALS, GOOD_RUNS)
+    proc = snakemake(
+        "--dry-run",
+        "--forceall",
+        "--configfile",
+        "config/presets/mage.yaml",
+        "--config",
+        f"individuals={ind}",
+        f"runs={run}",
+        timeout=600,
+    )
+    out = _output(proc)
+    mage = "results/MAGE/QTL_results/eQTL_results"
+    for path in [
+        f"{mage}/eQTL_summary.MAGE.v1.0.txt.gz",
+        f"{mage}/eQTL_nominal_results/eQTL_FastQTL_results.permutation_pass.MAGE.v1.0.txt.gz",
+        "results/MAGE/genotypes/chrX.pgen",
+    ]:
+        assert path in out, path
+    assert "rule fastqtl_permutations_chunk:" in out
+    assert "rule map_cis_permutations:" not in out  # mapper: fastqtl
+
+
 def test_slurm_profile_asks_a_gpu_for_every_tensorqtl_mapping_rule():
     from snakemake_executor_plugin_slurm.utils import set_gres_string
 
