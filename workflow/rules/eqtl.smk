@@ -1,2 +1,338 @@
+# Stage eqtl: cis-eQTL mapping with tensorQTL (kgpex.qtl), Storey q-values over all genes
+# (kgpex.qvalues), conditionally independent eQTLs, SuSiE fine-mapping and MAGE's tables
+# (kgpex.mage_tables). tensorQTL-native intermediates live under {RESULTS}/eqtl/; both mappers
+# (tensorqtl here, fastqtl in fastqtl.smk) write the same per-chromosome layout:
+#   eqtl/{mapper}/permutations/{chrom}.tsv.gz and eqtl/{mapper}/nominal/{chrom}.parquet
+# and everything downstream reads the one config eqtl.mapper picks.
+# GPU: tensorQTL runs on CUDA whenever torch sees one. The mapping rules declare a `gpu`
+# resource (0 by default) so a profile can ask for one (profiles/slurm sets `gres` instead).
+EQTL = f"{RESULTS}/eqtl"
+EQTL_MAPPER = config["eqtl"]["mapper"]
+# Chromosomes with both genotypes and expressed genes.
+EQTL_CHROMS = [c for c in GENOTYPE_CHROMS if c in config["expression"]["chromosomes"]]
+EQTL_PHENOTYPES = f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz"
+EQTL_COVARIATES = f"{QUANTS}/eQTL_covariates.tab.gz"
+EQTL_CIS_GENES = f"{EQTL}/{EQTL_MAPPER}/cis_genes.tsv.gz"
+MAGE_NOMINAL = f"{MAGE}/eQTL_nominal_results/eQTL_FastQTL_results"
+MAGE_FINEMAPPING = f"{MAGE}/eQTL_finemapping_results/eQTL_finemapping"
+
+
+def mapped_cis_files(kind, mapper=EQTL_MAPPER):
+    """One mapper's per-chromosome files: kind is 'permutations' or 'nominal'."""
+    ext = {"permutations": "tsv.gz", "nominal": "parquet"}[kind]
+    return expand(f"{EQTL}/{mapper}/{kind}/{{chrom}}.{ext}", chrom=EQTL_CHROMS)
+
+
+def genotype_trio(wildcards):
+    prefix = f"{RESULTS}/genotypes/{wildcards.chrom}"
+    return {
+        "pgen": f"{prefix}.pgen",
+        "pvar": f"{prefix}.pvar",
+        "psam": f"{prefix}.psam",
+    }
+
+
+def rsid_input(wildcards=None):
+    """The rsID table when config eqtl.dbsnp names a dbSNP file; rsIDs are NA otherwise."""
+    return {"rsids": f"{EQTL}/rsids.tsv.gz"} if config["eqtl"]["dbsnp"] else {}
+
+
 def eqtl_outputs():
-    return []
+    return [
+        f"{MAGE_NOMINAL}.permutation_pass.{TAG}.txt.gz",
+        f"{MAGE_NOMINAL}.nominal_pass.allAssociations.{TAG}.txt.gz",
+        f"{MAGE_NOMINAL}.nominal_pass.significantAssociations.{TAG}.txt.gz",
+        f"{MAGE}/eQTL_summary.{TAG}.txt.gz",
+        f"{MAGE_FINEMAPPING}.credibleSet_summary.{TAG}.txt.gz",
+        f"{MAGE_FINEMAPPING}.allAssociations.{TAG}.txt.gz",
+        f"{MAGE_FINEMAPPING}.significantAssociations.{TAG}.txt.gz",
+        f"{EQTL}/plots/cis_overview.png",
+    ] + expand(f"{EQTL}/independent/{{chrom}}.tsv.gz", chrom=EQTL_CHROMS)
+
+
+EQTL_MAPPING_PARAMS = {
+    "window": config["eqtl"]["window"],
+    "maf": config["eqtl"]["maf"],
+    "permutations": config["eqtl"]["permutations"],
+    "seed": config["eqtl"]["seed"],
+    "fdr": config["eqtl"]["fdr"],
+}
+
+
+rule map_cis_permutations:
+    input:
+        unpack(genotype_trio),
+        phenotypes=EQTL_PHENOTYPES,
+        covariates=EQTL_COVARIATES,
+    output:
+        table=f"{EQTL}/tensorqtl/permutations/{{chrom}}.tsv.gz",
+    log:
+        f"{LOGS}/map_cis_permutations/{{chrom}}.log",
+    conda:
+        env("tensorqtl")
+    container:
+        container("tensorqtl")
+    threads: 4
+    resources:
+        # The chromosome's genotypes are held as int8 (about 4x the 2-bit pgen) plus the pvar.
+        mem_mb=lambda wc, input, attempt: attempt * max(4000, int(8 * input.size_mb)),
+        runtime=lambda wc, attempt: attempt * 360,
+        gpu=0,
+    params:
+        **EQTL_MAPPING_PARAMS,
+    script:
+        "../scripts/map_cis_permutations.py"
+
+
+rule map_cis_nominal:
+    input:
+        unpack(genotype_trio),
+        phenotypes=EQTL_PHENOTYPES,
+        covariates=EQTL_COVARIATES,
+    output:
+        pairs=f"{EQTL}/tensorqtl/nominal/{{chrom}}.parquet",
+    log:
+        f"{LOGS}/map_cis_nominal/{{chrom}}.log",
+    conda:
+        env("tensorqtl")
+    container:
+        container("tensorqtl")
+    threads: 4
+    resources:
+        mem_mb=lambda wc, input, attempt: attempt * max(4000, int(10 * input.size_mb)),
+        runtime=lambda wc, attempt: attempt * 240,
+        gpu=0,
+    params:
+        **EQTL_MAPPING_PARAMS,
+    script:
+        "../scripts/map_cis_nominal.py"
+
+
+# Storey q-values once over all genes of all chromosomes, for either mapper's tables.
+rule compute_qvalues:
+    input:
+        tables=lambda wc: mapped_cis_files("permutations", wc.mapper),
+    output:
+        genes=f"{EQTL}/{{mapper}}/cis_genes.tsv.gz",
+    log:
+        f"{LOGS}/compute_qvalues/{{mapper}}.log",
+    wildcard_constraints:
+        mapper="tensorqtl|fastqtl",
+    conda:
+        env("tensorqtl")
+    container:
+        container("tensorqtl")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        fdr=config["eqtl"]["fdr"],
+        qvalue_lambda=config["eqtl"]["qvalue_lambda"],
+    script:
+        "../scripts/compute_qvalues.py"
+
+
+rule map_cis_independent:
+    input:
+        unpack(genotype_trio),
+        phenotypes=EQTL_PHENOTYPES,
+        covariates=EQTL_COVARIATES,
+        cis_genes=EQTL_CIS_GENES,
+    output:
+        table=f"{EQTL}/independent/{{chrom}}.tsv.gz",
+    log:
+        f"{LOGS}/map_cis_independent/{{chrom}}.log",
+    conda:
+        env("tensorqtl")
+    container:
+        container("tensorqtl")
+    threads: 4
+    resources:
+        mem_mb=lambda wc, input, attempt: attempt * max(4000, int(8 * input.size_mb)),
+        runtime=lambda wc, attempt: attempt * 480,
+        gpu=0,
+    params:
+        **EQTL_MAPPING_PARAMS,
+    script:
+        "../scripts/map_cis_independent.py"
+
+
+rule finemap_susie:
+    input:
+        unpack(genotype_trio),
+        phenotypes=EQTL_PHENOTYPES,
+        covariates=EQTL_COVARIATES,
+        cis_genes=EQTL_CIS_GENES,
+    output:
+        pips=f"{EQTL}/finemapping/{{chrom}}.pips.parquet",
+        credible_sets=f"{EQTL}/finemapping/{{chrom}}.credible_sets.tsv.gz",
+    log:
+        f"{LOGS}/finemap_susie/{{chrom}}.log",
+    conda:
+        env("tensorqtl")
+    container:
+        container("tensorqtl")
+    threads: 4
+    resources:
+        mem_mb=lambda wc, input, attempt: attempt * max(4000, int(8 * input.size_mb)),
+        runtime=lambda wc, attempt: attempt * 240,
+        gpu=0,
+    params:
+        **EQTL_MAPPING_PARAMS,
+        method=config["eqtl"]["finemapping"]["method"],
+        L=config["eqtl"]["finemapping"]["L"],
+        coverage=config["eqtl"]["finemapping"]["coverage"],
+        min_abs_corr=config["eqtl"]["finemapping"]["min_abs_corr"],
+    script:
+        "../scripts/finemap_susie.py"
+
+
+rule annotate_rsids:
+    input:
+        pvars=expand(f"{RESULTS}/genotypes/{{chrom}}.pvar", chrom=EQTL_CHROMS),
+        dbsnp=local_input(config["eqtl"]["dbsnp"]),
+    output:
+        rsids=f"{EQTL}/rsids.tsv.gz",
+    log:
+        f"{LOGS}/annotate_rsids/annotate_rsids.log",
+    conda:
+        env("python")
+    container:
+        container("python")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    script:
+        "../scripts/annotate_rsids.py"
+
+
+rule mage_permutation_table:
+    input:
+        unpack(rsid_input),
+        cis_genes=EQTL_CIS_GENES,
+        genes=f"{RESULTS}/reference/genes.tsv",
+    output:
+        table=f"{MAGE_NOMINAL}.permutation_pass.{TAG}.txt.gz",
+        index=f"{MAGE_NOMINAL}.permutation_pass.{TAG}.txt.gz.tbi",
+    log:
+        f"{LOGS}/mage_permutation_table/mage_permutation_table.log",
+    conda:
+        env("python")
+    container:
+        container("python")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    script:
+        "../scripts/mage_permutation_table.py"
+
+
+rule mage_nominal_tables:
+    input:
+        unpack(rsid_input),
+        pairs=mapped_cis_files("nominal"),
+        cis_genes=EQTL_CIS_GENES,
+        genes=f"{RESULTS}/reference/genes.tsv",
+    output:
+        all_pairs=f"{MAGE_NOMINAL}.nominal_pass.allAssociations.{TAG}.txt.gz",
+        all_index=f"{MAGE_NOMINAL}.nominal_pass.allAssociations.{TAG}.txt.gz.tbi",
+        significant_pairs=f"{MAGE_NOMINAL}.nominal_pass.significantAssociations.{TAG}.txt.gz",
+        significant_index=f"{MAGE_NOMINAL}.nominal_pass.significantAssociations.{TAG}.txt.gz.tbi",
+    log:
+        f"{LOGS}/mage_nominal_tables/mage_nominal_tables.log",
+    conda:
+        env("python")
+    container:
+        container("python")
+    threads: 1
+    resources:
+        # One chromosome's pairs at a time (chr1 of MAGE: ~20 million pairs).
+        mem_mb=lambda wc, attempt: attempt * 24000,
+        runtime=lambda wc, attempt: attempt * 360,
+    params:
+        fdr=config["eqtl"]["fdr"],
+    script:
+        "../scripts/mage_nominal_tables.py"
+
+
+rule mage_finemapping_tables:
+    input:
+        unpack(rsid_input),
+        pips=expand(f"{EQTL}/finemapping/{{chrom}}.pips.parquet", chrom=EQTL_CHROMS),
+        credible_sets=expand(
+            f"{EQTL}/finemapping/{{chrom}}.credible_sets.tsv.gz", chrom=EQTL_CHROMS
+        ),
+        genes=f"{RESULTS}/reference/genes.tsv",
+    output:
+        credible_sets=f"{MAGE_FINEMAPPING}.credibleSet_summary.{TAG}.txt.gz",
+        all_variants=f"{MAGE_FINEMAPPING}.allAssociations.{TAG}.txt.gz",
+        all_index=f"{MAGE_FINEMAPPING}.allAssociations.{TAG}.txt.gz.tbi",
+        significant_variants=f"{MAGE_FINEMAPPING}.significantAssociations.{TAG}.txt.gz",
+        significant_index=f"{MAGE_FINEMAPPING}.significantAssociations.{TAG}.txt.gz.tbi",
+    log:
+        f"{LOGS}/mage_finemapping_tables/mage_finemapping_tables.log",
+    conda:
+        env("python")
+    container:
+        container("python")
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: attempt * 8000,
+        runtime=60,
+    script:
+        "../scripts/mage_finemapping_tables.py"
+
+
+rule mage_eqtl_summary:
+    input:
+        phenotypes=EQTL_PHENOTYPES,
+        cis_genes=EQTL_CIS_GENES,
+        genes=f"{RESULTS}/reference/genes.tsv",
+        significant_pairs=rules.mage_nominal_tables.output.significant_pairs,
+        credible_sets=rules.mage_finemapping_tables.output.credible_sets,
+    output:
+        summary=f"{MAGE}/eQTL_summary.{TAG}.txt.gz",
+    log:
+        f"{LOGS}/mage_eqtl_summary/mage_eqtl_summary.log",
+    conda:
+        env("python")
+    container:
+        container("python")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        fdr=config["eqtl"]["fdr"],
+    script:
+        "../scripts/mage_eqtl_summary.py"
+
+
+rule plot_eqtl_results:
+    input:
+        cis_genes=EQTL_CIS_GENES,
+        genes=f"{RESULTS}/reference/genes.tsv",
+    output:
+        plot=report(
+            f"{EQTL}/plots/cis_overview.png",
+            caption="../report/eqtl_cis_overview.rst",
+            category="eQTL",
+        ),
+    log:
+        f"{LOGS}/plot_eqtl_results/plot_eqtl_results.log",
+    conda:
+        env("python")
+    container:
+        container("python")
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        fdr=config["eqtl"]["fdr"],
+        title=f"{TAG}: cis-eQTL permutation pass ({EQTL_MAPPER})",
+    script:
+        "../scripts/plot_eqtl_results.py"

@@ -1,0 +1,23 @@
+"""rsIDs of the cohort's variants from the configured dbSNP table (variant_id, rsid)."""
+
+import _bootstrap  # noqa: F401
+
+from kgpex.rulescript import run
+
+
+def main(snakemake):
+    import pandas as pd
+
+    from kgpex import mage_tables
+    from kgpex.io import write_table
+
+    variant_ids = []
+    for pvar in snakemake.input.pvars:
+        ids = pd.read_csv(pvar, sep="\t", comment="#", header=None, usecols=[2], dtype=str)[2]
+        variant_ids.extend(ids)
+    rsids = mage_tables.read_dbsnp(snakemake.input.dbsnp, variant_ids)
+    write_table(rsids.rename_axis("variant_id").reset_index(), snakemake.output.rsids,
+                index=False)
+
+
+run(main, snakemake)  # noqa: F821
