@@ -1,0 +1,248 @@
+"""Expression of every gene in every library, with planted cis-eQTLs and realistic noise.
+
+Natural-log expression of gene g in a library of individual i:
+
+    y = mean_g + genetic_gi + hidden_factors_i . loadings_g + biological_gi + batch_g,b + technical
+
+``genetic`` is the sum over the gene's causal variants of effect x (ALT dosage - cohort mean).
+Each planted effect is scaled so that genetic variance / total variance of y over the cohort
+(each individual's deepest library, the one the pipeline keeps) hits a drawn target; the truth
+table records the realised value, and effects as log2 fold change per ALT allele (comparable
+with aFC's log2 scale). Isoforms split a gene's molecules in fixed proportions; a
+library's reads follow molecules x effective length, and library size varies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from kgpex.demo.cohort import Cohort
+from kgpex.demo.genotypes import ChromVariants, Panel
+from kgpex.demo.reference import Reference
+from kgpex.demo.spec import DemoSpec, rng_for
+
+TRUTH_COLUMNS = (
+    "gene_id",
+    "gene_name",
+    "chrom",
+    "tss",
+    "n_causal",
+    "causal_variants",
+    "effect_sizes",
+    "r2",
+    "mean_tpm",
+)
+CIS_WINDOW = 1_000_000
+CAUSAL_DISTANCE_SCALE = 100_000  # causal variants sit mostly within ~100 kb of the TSS
+MAX_PAIR_R2 = 0.3  # two causal variants of one gene are at most this correlated
+WEAK_FRACTION = 0.15  # single-variant eGenes planted below the 100-sample detection range
+
+
+@dataclass(frozen=True)
+class CausalVariant:
+    variant_id: str
+    effect: float  # natural-log fold change per ALT allele
+
+
+@dataclass
+class ExpressionPlan:
+    truth: pd.DataFrame  # TRUTH_COLUMNS, one row per gene in GTF order
+    read_pairs: dict[str, int]  # run -> read pairs
+    fragment_probs: dict[str, np.ndarray]  # run -> probability of each transcript (GTF order)
+    selected_runs: dict[str, str]  # individual -> the run with the most read pairs
+
+    @property
+    def n_single(self) -> int:
+        return int((self.truth["n_causal"] == 1).sum())
+
+    @property
+    def n_double(self) -> int:
+        return int((self.truth["n_causal"] == 2).sum())
+
+
+def library_sizes(spec: DemoSpec, seed: int, cohort: Cohort) -> dict[str, int]:
+    """Read pairs per run: library-size spread, and replicates at 0.5x..1.5x depth."""
+    rng = rng_for(seed, "library_sizes")
+    sizes = {}
+    for person in cohort.people:
+        runs = [r["run_accession"] for r in cohort.runs if r["individual"] == person.individual]
+        depths = np.linspace(0.5, 1.5, len(runs)) if len(runs) > 1 else np.ones(1)
+        for run, depth in zip(runs, rng.permutation(depths)):
+            sizes[run] = max(1000, int(round(spec.read_pairs * depth * rng.lognormal(0.0, 0.25))))
+    return sizes
+
+
+def _candidate_snps(
+    variants: ChromVariants, cohort_dosage: np.ndarray, min_maf: float
+) -> np.ndarray:
+    """Records that may be causal: biallelic SNPs (not part of a split site), cohort MAF >= min_maf."""
+    af = cohort_dosage.mean(axis=1) / 2
+    maf = np.minimum(af, 1 - af)
+    return np.flatnonzero(variants.is_snp & ~variants.multiallelic & (maf >= min_maf))
+
+
+def plan_expression(
+    spec: DemoSpec,
+    seed: int,
+    ref: Reference,
+    cohort: Cohort,
+    panel: Panel,
+    variants: dict[str, ChromVariants],
+) -> ExpressionPlan:
+    rng = rng_for(seed, "expression")
+    genes = ref.genes
+    n_genes = len(genes)
+    individuals = cohort.individuals
+    n_ind = len(individuals)
+    panel_index = {s: k for k, s in enumerate(panel.samples)}
+    cohort_cols = np.array([panel_index[i] for i in individuals])
+
+    # Baseline expression: lncRNAs lower, chrM genes very high (and filtered out downstream).
+    mean = np.array(
+        [
+            (
+                rng.normal(3.0, 0.5)
+                if g.chrom == "chrM"
+                else rng.normal(-1.2, 0.9) if g.gene_type == "lncRNA" else rng.normal(0.0, 1.0)
+            )
+            for g in genes
+        ]
+    )
+    iso_fracs = [rng.dirichlet([3.0] + [1.0] * (len(g.transcripts) - 1)) for g in genes]
+
+    # Non-genetic variation.
+    factors = rng.normal(0, 1, (n_ind, spec.n_hidden_factors))
+    loadings = rng.normal(0, 0.25, (n_genes, spec.n_hidden_factors))
+    biological = rng.normal(0, 1, (n_genes, n_ind)) * rng.uniform(0.2, 0.45, (n_genes, 1))
+    batches = sorted({r["batch"] for r in cohort.runs})
+    batch_effect = dict(zip(batches, rng.normal(0, 0.15, (len(batches), n_genes))))
+
+    read_pairs = library_sizes(spec, seed, cohort)
+    ind_index = {ind: k for k, ind in enumerate(individuals)}
+    run_rows = {r["run_accession"]: r for r in cohort.runs}
+    technical = {run: rng.normal(0, 0.05, n_genes) for run in sorted(run_rows)}
+    selected: dict[str, str] = {}
+    for run in sorted(run_rows):  # ties keep the first accession
+        ind = run_rows[run]["individual"]
+        if ind not in selected or read_pairs[run] > read_pairs[selected[ind]]:
+            selected[ind] = run
+    sel_runs = [selected[i] for i in individuals]
+    non_genetic = (
+        loadings @ factors.T
+        + biological
+        + np.stack([batch_effect[run_rows[r]["batch"]] + technical[r] for r in sel_runs], axis=1)
+    )
+
+    # Reads follow molecules x effective length (transcripts in the order of ref.transcripts()).
+    lengths = np.array([t.length for _, t in ref.transcripts()], dtype=float)
+    eff_len = np.maximum(lengths - spec.fragment_mean + 1, 1.0)
+    gene_of_tx = np.concatenate([np.full(len(g.transcripts), k) for k, g in enumerate(genes)])
+    frac_of_tx = np.concatenate(iso_fracs)
+    log_reads = mean + np.log(np.bincount(gene_of_tx, frac_of_tx * eff_len, n_genes))
+
+    genetic, causal = _plant_eqtls(spec, rng, ref, variants, cohort_cols, log_reads, non_genetic)
+
+    fragment_probs = {}
+    tpm = np.zeros((n_genes, n_ind))
+    for run in sorted(run_rows):
+        k = ind_index[run_rows[run]["individual"]]
+        y = mean + genetic[:, k] + loadings @ factors[k] + biological[:, k]
+        y = y + batch_effect[run_rows[run]["batch"]] + technical[run]
+        molecules = np.exp(y)[gene_of_tx] * frac_of_tx
+        weight = molecules * eff_len
+        fragment_probs[run] = weight / weight.sum()
+        if selected[run_rows[run]["individual"]] == run:
+            tpm[:, k] = np.bincount(gene_of_tx, molecules, n_genes) / molecules.sum() * 1e6
+
+    total = genetic + non_genetic
+    rows = []
+    for k, g in enumerate(genes):
+        cv = causal.get(k, [])
+        var_total = total[k].var()
+        rows.append(
+            {
+                "gene_id": g.gene_id,
+                "gene_name": g.gene_name,
+                "chrom": g.chrom,
+                "tss": g.tss,
+                "n_causal": len(cv),
+                "causal_variants": ",".join(c.variant_id for c in cv) if cv else "NA",
+                "effect_sizes": ",".join(f"{c.effect / np.log(2):.4f}" for c in cv) if cv else "NA",
+                "r2": round(float(genetic[k].var() / var_total), 4) if var_total > 0 else 0.0,
+                "mean_tpm": round(float(tpm[k].mean()), 3),
+            }
+        )
+    return ExpressionPlan(
+        truth=pd.DataFrame(rows, columns=list(TRUTH_COLUMNS)),
+        read_pairs=read_pairs,
+        fragment_probs=fragment_probs,
+        selected_runs=selected,
+    )
+
+
+def _plant_eqtls(spec, rng, ref, variants, cohort_cols, log_reads, non_genetic):
+    """Pick eGenes among autosomal genes with many reads and give them 1 or 2 causal variants."""
+    genes = ref.genes
+    n_ind = len(cohort_cols)
+    genetic = np.zeros((len(genes), n_ind))
+    dosage = {c: v.dosages(cohort_cols).astype(float) for c, v in variants.items()}
+    candidates = {
+        c: _candidate_snps(v, dosage[c], spec.causal_min_maf) for c, v in variants.items()
+    }
+    ids = {c: v.ids for c, v in variants.items()}
+
+    autosomal = [k for k, g in enumerate(genes) if g.chrom in variants]
+    cutoff = np.quantile(log_reads[autosomal], 1 - spec.egene_pool_fraction)
+    pool = [k for k in autosomal if log_reads[k] >= cutoff]
+    order = rng.permutation(pool)
+    n_double, n_single = spec.n_double_egenes, spec.n_single_egenes
+    causal: dict[int, list[CausalVariant]] = {}
+    for k in order:
+        want = 2 if n_double > 0 else 1 if n_single > 0 else 0
+        if want == 0:
+            break
+        g = genes[k]
+        v = variants[g.chrom]
+        cand = candidates[g.chrom]
+        distance = np.abs(v.pos[cand] - g.tss)
+        cand, distance = cand[distance <= CIS_WINDOW // 2], distance[distance <= CIS_WINDOW // 2]
+        if len(cand) < want:
+            continue
+        weights = np.exp(-distance / CAUSAL_DISTANCE_SCALE)
+        first = int(rng.choice(cand, p=weights / weights.sum()))
+        picked = [first]
+        if want == 2:
+            d0 = dosage[g.chrom][first]
+            r2 = np.array([np.corrcoef(d0, dosage[g.chrom][j])[0, 1] ** 2 for j in cand])
+            ok = (r2 < MAX_PAIR_R2) & (cand != first)
+            if not ok.any():
+                continue
+            w = weights * ok
+            picked.append(int(rng.choice(cand, p=w / w.sum())))
+        if want == 2:
+            target = rng.uniform(0.3, 0.55)
+            split = rng.uniform(0.4, 0.6)
+            shares = [split, 1 - split]
+            n_double -= 1
+        else:
+            weak = rng.random() < WEAK_FRACTION
+            target = rng.uniform(0.05, 0.12) if weak else rng.uniform(0.15, 0.5)
+            shares = [1.0]
+            n_single -= 1
+        var_genetic = target / (1 - target) * non_genetic[k].var()
+        planted = []
+        for j, share in zip(picked, shares):
+            d = dosage[g.chrom][j]
+            effect = rng.choice([-1.0, 1.0]) * np.sqrt(share * var_genetic / d.var())
+            genetic[k] += effect * (d - d.mean())
+            planted.append(CausalVariant(ids[g.chrom][j], float(effect)))
+        causal[k] = planted
+    if n_double > 0 or n_single > 0:
+        raise ValueError(
+            f"demo spec: could not plant all eGenes ({n_single} single, {n_double} double left); "
+            "add genes or variants"
+        )
+    return genetic, causal

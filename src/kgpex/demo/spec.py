@@ -1,0 +1,66 @@
+"""The knobs of the demo cohort, and the seeded random streams every part draws from."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+# File names under the generated folder; config/config.yaml points at exactly these.
+GENCODE_DIR = "mirror/gencode"
+TRANSCRIPTS_FA = "gencode.vDEMO.transcripts.fa.gz"
+ANNOTATION_GTF = "gencode.vDEMO.annotation.gtf.gz"
+GENOME_FA = "GRCh38.DEMO.genome.fa.gz"
+MD5SUMS = "MD5SUMS"
+VCF_DIR = "mirror/vcf"
+VCF_NAME = "DEMO_{chrom}.filtered.shapeit2-duohmm-phased.vcf.gz"
+FASTQ_DIR = "mirror/fastq"
+RUN_TABLE = "ena_filereport.tsv"
+TRUTH_TABLE = "truth_eqtls.tsv"
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    """Everything that shapes the demo cohort besides the seed. Defaults make the shipped demo."""
+
+    # Sheets: individuals with RNA-seq, how many were sequenced three times, and batches.
+    n_individuals: int = 100
+    n_triplicates: int = 5
+    n_batches: int = 4
+    # Reference: chromosome lengths set how many variants fall in each TSS +-1 Mb window.
+    chrom_lengths: tuple[tuple[str, int], ...] = (("chr21", 3_000_000), ("chr22", 3_500_000))
+    chrM_length: int = 16_569
+    n_genes: int = 300  # on the autosomes; chrM genes come on top
+    n_mito_genes: int = 3
+    max_isoforms: int = 4
+    lncrna_fraction: float = 0.15
+    min_transcript_length: int = 400
+    # Genotypes: panel-only samples make the panel bigger than the cohort, as in NYGC's 3,202.
+    n_panel_only: int = 40
+    variants_per_kb: float = 0.8
+    ld_block_kb: float = 25.0  # mean length of a block sharing one genealogy: sets the LD range
+    # Planted cis-eQTLs.
+    n_single_egenes: int = 70
+    n_double_egenes: int = 14
+    egene_pool_fraction: float = 0.5  # eGenes are drawn from this top fraction by expression
+    causal_min_maf: float = 0.05
+    n_hidden_factors: int = 3
+    # Reads.
+    read_pairs: int = 25_000  # mean read pairs of a library at depth 1
+    read_length: int = 75
+    fragment_mean: float = 250.0
+    fragment_sd: float = 40.0
+    error_rate_range: tuple[float, float] = (0.002, 0.005)
+
+    @property
+    def chromosomes(self) -> list[str]:
+        return [c for c, _ in self.chrom_lengths]
+
+
+def rng_for(seed: int, *keys: str | int) -> np.random.Generator:
+    """An independent stream per purpose, so changing one part never reshuffles another."""
+    words = [int(seed) & 0xFFFFFFFF, (int(seed) >> 32) & 0xFFFFFFFF]
+    for key in keys:
+        words.append(zlib.crc32(key.encode()) if isinstance(key, str) else int(key) & 0xFFFFFFFF)
+    return np.random.default_rng(np.random.SeedSequence(words))
