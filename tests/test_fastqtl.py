@@ -316,3 +316,27 @@ def test_export_keeps_male_chrx_calls_diploid(tmp_path):
     assert rows[1][0] == "chrX" and rows[1][9:] == ["1/1", "0/0"]  # male calls stay diploid
     assert rows[2][9:] == ["0/0", "1/1"]
     assert fq.read_alt_frequencies(counts).tolist() == [0.5, 0.5]
+
+
+def test_compare_top_variants():
+    a = pd.DataFrame({"phenotype_id": ["G1", "G2", "G3", "G4"],
+                      "variant_id": ["v1", "v2", "v3", "v4"],
+                      "pval_beta": [1e-10, 1e-3, 0.5, 0.2]})  # fmt: skip
+    b = a.assign(variant_id=["v1", "v2", "x", "v4"], pval_beta=[2e-10, 2e-3, 0.4, 0.3]).iloc[::-1]
+    everywhere = fq.compare_top_variants(a, b)
+    assert everywhere["genes"] == 4 and everywhere["same_top_variant"] == 0.75
+    assert everywhere["pearson_log10_pval_beta"] > 0.99
+    assert fq.compare_top_variants(a, b, ["G3"])["same_top_variant"] == 0.0
+
+
+@needs_tools
+def test_map_chromosome_runs_the_rules_in_order(tmp_path):
+    samples, genes, geno, ids, prefix, bed_path, cov_path, cov = _synthetic(tmp_path)
+    timings = {}
+    out = fq.map_chromosome(prefix, bed_path, cov_path, "chr22", tmp_path / "work", window=200_000,
+                            maf=0.01, seed=1, permute=[100, 1000], n_chunks=2, workers=2,
+                            timings=timings)  # fmt: skip
+    table = pd.read_csv(out["permutations"], sep="\t")
+    assert table["phenotype_id"].tolist() == genes
+    assert set(pd.read_parquet(out["nominal"])["phenotype_id"]) == set(genes)
+    assert set(timings) == {"prepare", "permutations", "nominal"}

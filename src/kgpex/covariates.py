@@ -72,6 +72,10 @@ def hidden_factor_count(setting, n_samples: int, n_genes: int, n_other_covariate
             wanted, count, n_samples, n_genes, n_other_covariates, rank_limit,
             n_samples - 3,
         )  # fmt: skip
+    if count > n_genes / 10:
+        # PCs of few genes are close to the genes themselves: they absorb cis-genetic signal.
+        log.warning("hidden factors: %d PCs of only %d genes may absorb cis-eQTL signal",
+                    count, n_genes)  # fmt: skip
     dof = n_samples - 2 - n_other_covariates - count
     if dof < LOW_RESIDUAL_DOF:
         log.warning("only %d residual degrees of freedom left for the eQTL regression", dof)

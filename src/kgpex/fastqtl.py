@@ -555,3 +555,90 @@ def nominal_to_parquet(
                 earlier |= this_chunk
     log.info("%s: %d variant-gene pairs for %d genes -> %s", source, n_rows, len(earlier), dest)
     return n_rows
+
+
+# --- one chromosome outside Snakemake (benchmarks, cross-checks) ---------------------------
+
+
+def map_chromosome(
+    pgen_prefix: str | Path,
+    phenotype_bed: str | Path,
+    covariates: str | Path,
+    chrom: str,
+    workdir: str | Path,
+    *,
+    window: int,
+    maf: float,
+    seed: int,
+    permute: list[int],
+    n_chunks: int,
+    workers: int = 1,
+    nominal: bool = True,
+    timings: dict | None = None,
+) -> dict[str, Path]:
+    """The rules of fastqtl.smk for one chromosome, in order, with ``workers`` chunks at a time.
+
+    Returns the paths of the permutation table and (if ``nominal``) the nominal parquet.
+    ``timings``, when given, receives the seconds of each step (prepare, permutations, nominal).
+    """
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    workdir = Path(workdir)
+    timings = {} if timings is None else timings
+    start = time.perf_counter()
+    bed = workdir / "phenotypes" / f"{chrom}.bed.gz"
+    split_phenotypes(phenotype_bed, [chrom], {chrom: str(bed)})
+    vcf = workdir / "genotypes" / f"{chrom}.vcf.gz"
+    counts = workdir / "genotypes" / f"{chrom}.acount"
+    export_genotypes_vcf(pgen_prefix, bed_header(bed)[4:], vcf, counts, threads=workers)
+    timings["prepare"] = time.perf_counter() - start
+    genes = bed_phenotype_ids(bed)
+    outputs = {}
+    passes = ["permutations"] + (["nominal"] if nominal else [])
+    for mode in passes:
+        start = time.perf_counter()
+        chunk_dir = workdir / "chunks" / mode
+        chunk_dir.mkdir(parents=True, exist_ok=True)
+        chunks = [chunk_dir / f"{chrom}.{k}.txt.gz" for k in range(1, n_chunks + 1)]
+
+        def one(k, chunks=chunks, chunk_dir=chunk_dir, mode=mode):
+            run_chunk(mode, vcf, bed, covariates, chunks[k - 1], chunk_dir / f"{chrom}.{k}.log",
+                      chunk=k, n_chunks=n_chunks, window=window, maf=maf, seed=seed,
+                      permute=permute)  # fmt: skip
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            list(pool.map(one, range(1, n_chunks + 1)))
+        if mode == "permutations":
+            dest = workdir / "permutations" / f"{chrom}.tsv.gz"
+            write_permutation_table(permutations_to_table(chunks, genes, chrom), dest)
+        else:
+            dest = workdir / "nominal" / f"{chrom}.parquet"
+            nominal_to_parquet(chunks, read_alt_frequencies(counts), genes, dest, chrom)
+        outputs[mode] = dest
+        timings[mode] = time.perf_counter() - start
+    return outputs
+
+
+def compare_top_variants(reference: pd.DataFrame, other: pd.DataFrame, genes=None) -> dict:
+    """How two mappers' permutation tables agree on ``genes`` (default: genes in both).
+
+    Returns the number of genes compared, the fraction with the same top variant and the
+    Pearson correlation of -log10 pval_beta.
+    """
+    a = reference.set_index("phenotype_id")
+    b = other.set_index("phenotype_id")
+    common = a.index.intersection(b.index)
+    if genes is not None:
+        common = common.intersection(pd.Index(genes))
+    if len(common) == 0:
+        return {
+            "genes": 0,
+            "same_top_variant": float("nan"),
+            "pearson_log10_pval_beta": float("nan"),
+        }
+    same = float((a.loc[common, "variant_id"] == b.loc[common, "variant_id"]).mean())
+    la = -np.log10(a.loc[common, "pval_beta"].astype(float).clip(lower=1e-300))
+    lb = -np.log10(b.loc[common, "pval_beta"].astype(float).clip(lower=1e-300))
+    r = float(np.corrcoef(la, lb)[0, 1]) if len(common) > 1 else float("nan")
+    return {"genes": int(len(common)), "same_top_variant": same, "pearson_log10_pval_beta": r}
