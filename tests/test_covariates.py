@@ -194,12 +194,15 @@ def test_assemble_fails_on_sample_without_sex(tmp_path):
     assert not (tmp_path / "c.tab.gz").exists()
 
 
-def test_genotype_pcs_must_have_enough_columns(tmp_path):
-    pd.DataFrame({"sample_id": ["HG00001"], "PC1": [0.1]}).to_csv(
-        tmp_path / "p.tsv", sep="\t", index=False
-    )
-    with pytest.raises(KgpexError, match="column PC2 missing"):
-        cv.genotype_pc_covariates(tmp_path / "p.tsv", 2)
+def test_genotype_pcs_first_k_or_what_is_there(tmp_path):
+    table = pd.DataFrame({"sample_id": ["HG00001", "HG00002"], "PC1": [0.1, 0.2], "PC2": [1, 2],
+                          "PC3": [3, 4]})  # fmt: skip
+    table.to_csv(tmp_path / "p.tsv", sep="\t", index=False)
+    assert list(cv.genotype_pc_covariates(tmp_path / "p.tsv", 2).columns) == ["PC1", "PC2"]
+    assert list(cv.genotype_pc_covariates(tmp_path / "p.tsv", 5).columns) == ["PC1", "PC2", "PC3"]
+    table.drop(columns="PC1").to_csv(tmp_path / "gap.tsv", sep="\t", index=False)
+    with pytest.raises(KgpexError, match="without gaps"):
+        cv.genotype_pc_covariates(tmp_path / "gap.tsv", 2)
 
 
 def test_bad_sex_value_is_named():

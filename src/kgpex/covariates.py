@@ -165,12 +165,14 @@ def genotype_pc_covariates(path: str | Path, n_pcs: int) -> pd.DataFrame:
     """The first ``n_pcs`` genotype PCs (``PC1..``) of ``{R}/covariates/genotype_pcs.tsv``."""
     table = read_sample_table(path, "genotype PC")
     wanted = [f"PC{i}" for i in range(1, n_pcs + 1)]
-    missing = [c for c in wanted if c not in table.columns]
-    if missing:
-        raise KgpexError(
-            f"{path} line 1: column {missing[0]} missing ({n_pcs} genotype PCs requested)"
-        )
-    return table[wanted]
+    present = [c for c in wanted if c in table.columns]
+    if present != wanted[: len(present)]:
+        raise KgpexError(f"{path} line 1: PC columns must run PC1, PC2, ... without gaps")
+    if len(present) < n_pcs:
+        # The genotype stage computes fewer PCs than asked when a cohort is tiny.
+        log.warning("%s: %d genotype PCs requested, only %d available; using those",
+                    path, n_pcs, len(present))  # fmt: skip
+    return table[present]
 
 
 def sex_covariate(individuals: dict[str, dict], source: str) -> pd.DataFrame:
