@@ -7,17 +7,6 @@ FASTQTL = f"{RESULTS}/eqtl/fastqtl"
 FASTQTL_CHUNKS = list(range(1, config["eqtl"]["fastqtl"]["chunks"] + 1))
 
 
-def fastqtl_outputs():
-    """The FastQTL backend's per-chromosome tables (what the eqtl stage consumes)."""
-    return expand(
-        [
-            f"{FASTQTL}/permutations/{{chrom}}.tsv.gz",
-            f"{FASTQTL}/nominal/{{chrom}}.parquet",
-        ],
-        chrom=GENOTYPE_CHROMS,
-    )
-
-
 rule split_phenotypes_by_chrom:
     input:
         bed=f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz",
@@ -64,19 +53,19 @@ rule export_genotypes_vcf:
         "../scripts/export_genotypes_vcf.py"
 
 
-def _fastqtl_chunk_inputs(wildcards):
-    return {
-        "vcf": f"{FASTQTL}/genotypes/{wildcards.chrom}.vcf.gz",
-        "tbi": f"{FASTQTL}/genotypes/{wildcards.chrom}.vcf.gz.tbi",
-        "bed": f"{FASTQTL}/phenotypes/{wildcards.chrom}.bed.gz",
-        "bed_tbi": f"{FASTQTL}/phenotypes/{wildcards.chrom}.bed.gz.tbi",
-        "covariates": f"{QUANTS}/eQTL_covariates.tab.gz",
-    }
+# FastQTL matches samples by ID across the VCF, the BED and the covariates.
+FASTQTL_CHUNK_INPUTS = {
+    "vcf": f"{FASTQTL}/genotypes/{{chrom}}.vcf.gz",
+    "tbi": f"{FASTQTL}/genotypes/{{chrom}}.vcf.gz.tbi",
+    "bed": f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz",
+    "bed_tbi": f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz.tbi",
+    "covariates": f"{QUANTS}/eQTL_covariates.tab.gz",
+}
 
 
 rule fastqtl_permutations_chunk:
     input:
-        unpack(_fastqtl_chunk_inputs),
+        **FASTQTL_CHUNK_INPUTS,
     output:
         temp(f"{FASTQTL}/chunks/permutations/{{chrom}}.{{chunk}}.txt.gz"),
     log:
@@ -105,7 +94,7 @@ rule fastqtl_permutations_chunk:
 
 rule fastqtl_nominal_chunk:
     input:
-        unpack(_fastqtl_chunk_inputs),
+        **FASTQTL_CHUNK_INPUTS,
     output:
         temp(f"{FASTQTL}/chunks/nominal/{{chrom}}.{{chunk}}.txt.gz"),
     log:
