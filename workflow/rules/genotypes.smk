@@ -1,2 +1,125 @@
+# Stage genotypes: NYGC phased VCFs -> cohort genotypes (PLINK2 pgen) per chromosome, and
+# genotype PCs. Logic: kgpex.genotypes (download checks, bcftools | plink2 streaming, PCA).
+from kgpex.genotypes import vcf_source
+from kgpex.sources import to_url
+
+GENOTYPES = f"{RESULTS}/genotypes"
+GENOTYPES_CONFIG = config["genotypes"]
+GENOTYPE_MD5SUMS_URL = GENOTYPES_CONFIG["md5sums_url"]
+if not AUTOSOMES:
+    _stop(
+        "config: field 'genotypes.chromosomes' lists no autosome; genotype PCs need autosomes"
+    )
+
+
 def genotype_outputs():
-    return []
+    return expand(
+        f"{GENOTYPES}/{{chrom}}.{{ext}}",
+        chrom=GENOTYPE_CHROMS,
+        ext=["pgen", "pvar", "psam"],
+    ) + [
+        f"{RESULTS}/covariates/genotype_pcs.tsv",
+        f"{RESULTS}/covariates/genotype_pcs.png",
+    ]
+
+
+def vcf_local_inputs(wildcards):
+    source = vcf_source(GENOTYPES_CONFIG, wildcards.chrom)
+    sources = [source, f"{source}.tbi"]
+    if GENOTYPE_MD5SUMS_URL:
+        sources.append(GENOTYPE_MD5SUMS_URL)
+    return [path for s in sources for path in local_input(s)]
+
+
+rule download_vcf:
+    input:
+        vcf_local_inputs,
+    output:
+        vcf=f"{GENOTYPES}/vcf/{{chrom}}.vcf.gz",
+        tbi=f"{GENOTYPES}/vcf/{{chrom}}.vcf.gz.tbi",
+    log:
+        f"{LOGS}/download_vcf/{{chrom}}.log",
+    conda:
+        env("bcftools")
+    container:
+        container("bcftools")
+    threads: 2
+    resources:
+        mem_mb=1000,
+        runtime=720,
+        downloads=1,
+    params:
+        url=lambda wildcards: to_url(vcf_source(GENOTYPES_CONFIG, wildcards.chrom)),
+        md5sums_url=to_url(GENOTYPE_MD5SUMS_URL) if GENOTYPE_MD5SUMS_URL else "",
+        options=DOWNLOAD_OPTIONS,
+    script:
+        "../scripts/download_vcf.py"
+
+
+# bcftools streams the cohort's biallelic, in-sample common records into plink2; both tools run
+# in this job, so its env must hold both (envs/bcftools.yaml).
+rule cohort_genotypes:
+    input:
+        vcf=rules.download_vcf.output.vcf,
+        tbi=rules.download_vcf.output.tbi,
+        individuals=config["individuals"],
+    output:
+        multiext(f"{GENOTYPES}/{{chrom}}", ".pgen", ".pvar", ".psam"),
+    log:
+        f"{LOGS}/cohort_genotypes/{{chrom}}.log",
+    conda:
+        env("bcftools")
+    container:
+        container("bcftools")
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=360,
+    params:
+        sexes={
+            individual: SHEETS.individuals[individual]["sex"]
+            for individual in INDIVIDUALS
+        },
+        maf=GENOTYPES_CONFIG["maf"],
+        min_minor_allele_samples=GENOTYPES_CONFIG["min_minor_allele_samples"],
+        id_max_allele_len=GENOTYPES_CONFIG["id_max_allele_len"],
+    script:
+        "../scripts/cohort_genotypes.py"
+
+
+rule genotype_pcs:
+    input:
+        pfiles=expand(
+            f"{GENOTYPES}/{{chrom}}.{{ext}}",
+            chrom=AUTOSOMES,
+            ext=["pgen", "pvar", "psam"],
+        ),
+        individuals=config["individuals"],
+    output:
+        pcs=f"{RESULTS}/covariates/genotype_pcs.tsv",
+        plot=report(
+            f"{RESULTS}/covariates/genotype_pcs.png",
+            caption="../report/genotype_pcs.rst",
+            category="Covariates",
+        ),
+    log:
+        f"{LOGS}/genotype_pcs/genotype_pcs.log",
+    conda:
+        env("plink2")
+    container:
+        container("plink2")
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        prefixes=[f"{GENOTYPES}/{chrom}" for chrom in AUTOSOMES],
+        populations={
+            individual: SHEETS.individuals[individual]["population"]
+            for individual in INDIVIDUALS
+        },
+        n_pcs=GENOTYPES_CONFIG["pca"]["n_pcs"],
+        maf=GENOTYPES_CONFIG["pca"]["maf"],
+        indep_pairwise=GENOTYPES_CONFIG["pca"]["indep_pairwise"],
+    script:
+        "../scripts/genotype_pcs.py"

@@ -1,0 +1,27 @@
+"""cohort_genotypes: the cohort's biallelic, in-sample common variants of one chromosome as pgen."""
+
+import _bootstrap  # noqa: F401
+
+from pathlib import Path
+
+from kgpex.genotypes import cohort_genotypes
+from kgpex.rulescript import run
+
+
+def main(snakemake):
+    pgen = Path(snakemake.output[0])
+    cohort_genotypes(
+        snakemake.input.vcf,
+        snakemake.wildcards.chrom,
+        dict(snakemake.params.sexes),
+        pgen.with_suffix(""),
+        maf=snakemake.params.maf,
+        min_minor_allele_samples=snakemake.params.min_minor_allele_samples,
+        id_max_allele_len=snakemake.params.id_max_allele_len,
+        threads=snakemake.threads,
+        # plink2's workspace; bcftools and Python need little beside it.
+        memory_mb=max(snakemake.resources.mem_mb - 500, 256),
+    )
+
+
+run(main, snakemake)

@@ -1,0 +1,24 @@
+"""genotype_pcs: PCs of LD-pruned common autosomal variants, and the PC1/PC2 plot for the report."""
+
+import _bootstrap  # noqa: F401
+
+from kgpex.genotypes import genotype_pcs, plot_genotype_pcs
+from kgpex.rulescript import run
+
+
+def main(snakemake):
+    populations = dict(snakemake.params.populations)
+    table, eigenvalues = genotype_pcs(
+        snakemake.params.prefixes,
+        sorted(populations),
+        snakemake.output.pcs,
+        n_pcs=snakemake.params.n_pcs,
+        maf=snakemake.params.maf,
+        indep_pairwise=tuple(snakemake.params.indep_pairwise),
+        threads=snakemake.threads,
+        memory_mb=max(snakemake.resources.mem_mb - 500, 256),
+    )
+    plot_genotype_pcs(table, populations, snakemake.output.plot, eigenvalues)
+
+
+run(main, snakemake)
