@@ -12,28 +12,20 @@ if not AUTOSOMES:
     )
 
 
-def genotype_outputs():
-    return expand(
-        f"{GENOTYPES}/{{chrom}}.{{ext}}",
-        chrom=GENOTYPE_CHROMS,
-        ext=["pgen", "pvar", "psam"],
-    ) + [
-        f"{RESULTS}/covariates/genotype_pcs.tsv",
-        f"{RESULTS}/covariates/genotype_pcs.png",
-    ]
-
-
-def vcf_local_inputs(wildcards):
-    source = vcf_source(GENOTYPES_CONFIG, wildcards.chrom)
-    sources = [source, f"{source}.tbi"]
-    if GENOTYPE_MD5SUMS_URL:
-        sources.append(GENOTYPE_MD5SUMS_URL)
-    return [path for s in sources for path in local_input(s)]
+# Local files behind a chromosome's VCF, index and MD5SUMS, so the demo rule that writes them
+# runs first (remote URLs give none).
+VCF_SOURCES = {chrom: vcf_source(GENOTYPES_CONFIG, chrom) for chrom in GENOTYPE_CHROMS}
+VCF_LOCAL_INPUTS = {
+    chrom: local_input(source)
+    + local_input(f"{source}.tbi")
+    + (local_input(GENOTYPE_MD5SUMS_URL) if GENOTYPE_MD5SUMS_URL else [])
+    for chrom, source in VCF_SOURCES.items()
+}
 
 
 rule download_vcf:
     input:
-        vcf_local_inputs,
+        lambda wildcards: VCF_LOCAL_INPUTS[wildcards.chrom],
     output:
         vcf=f"{GENOTYPES}/vcf/{{chrom}}.vcf.gz",
         tbi=f"{GENOTYPES}/vcf/{{chrom}}.vcf.gz.tbi",
@@ -49,7 +41,7 @@ rule download_vcf:
         runtime=720,
         downloads=1,
     params:
-        url=lambda wildcards: to_url(vcf_source(GENOTYPES_CONFIG, wildcards.chrom)),
+        url=lambda wildcards: to_url(VCF_SOURCES[wildcards.chrom]),
         md5sums_url=to_url(GENOTYPE_MD5SUMS_URL) if GENOTYPE_MD5SUMS_URL else "",
         options=DOWNLOAD_OPTIONS,
     script:
@@ -123,3 +115,11 @@ rule genotype_pcs:
         indep_pairwise=GENOTYPES_CONFIG["pca"]["indep_pairwise"],
     script:
         "../scripts/genotype_pcs.py"
+
+
+# The stage's final outputs, for rule all (common.smk). A lambda, not a def: Snakemake's linter
+# flags rule files that mix rules and function definitions.
+genotype_outputs = lambda: [
+    *expand(rules.cohort_genotypes.output, chrom=GENOTYPE_CHROMS),
+    *rules.genotype_pcs.output,
+]
