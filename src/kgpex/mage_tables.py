@@ -348,9 +348,12 @@ def write_position_indexed_chunks(chunks: Iterable[pd.DataFrame], columns: list[
             for chunk in chunks:
                 if list(chunk.columns) != columns:
                     raise KgpexError(f"{dest}: chunk columns {list(chunk.columns)} differ")
-                buf = io.StringIO()
-                chunk.to_csv(buf, sep="\t", header=False, index=False, na_rep="NA")
-                out.write(buf.getvalue().encode())
+                # Slices keep the text buffer small on chromosomes with millions of pairs.
+                for start in range(0, len(chunk), 500_000):
+                    buf = io.StringIO()
+                    chunk.iloc[start:start + 500_000].to_csv(buf, sep="\t", header=False,
+                                                             index=False, na_rep="NA")
+                    out.write(buf.getvalue().encode())
                 rows += len(chunk)
         tabix_index(str(tmp_gz), seq_col=seq, start_col=pos, end_col=pos, line_skip=1,
                     force=True, index=str(tmp_gz) + ".tbi")

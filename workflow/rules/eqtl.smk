@@ -17,37 +17,29 @@ MAGE_NOMINAL = f"{MAGE}/eQTL_nominal_results/eQTL_FastQTL_results"
 MAGE_FINEMAPPING = f"{MAGE}/eQTL_finemapping_results/eQTL_finemapping"
 
 
-def mapped_cis_files(kind, mapper=EQTL_MAPPER):
-    """One mapper's per-chromosome files: kind is 'permutations' or 'nominal'."""
-    ext = {"permutations": "tsv.gz", "nominal": "parquet"}[kind]
-    return expand(f"{EQTL}/{mapper}/{kind}/{{chrom}}.{ext}", chrom=EQTL_CHROMS)
-
-
-def genotype_trio(wildcards):
-    prefix = f"{RESULTS}/genotypes/{wildcards.chrom}"
-    return {
-        "pgen": f"{prefix}.pgen",
-        "pvar": f"{prefix}.pvar",
-        "psam": f"{prefix}.psam",
-    }
-
-
-def rsid_input(wildcards=None):
-    """The rsID table when config eqtl.dbsnp names a dbSNP file; rsIDs are NA otherwise."""
-    return {"rsids": f"{EQTL}/rsids.tsv.gz"} if config["eqtl"]["dbsnp"] else {}
-
-
-def eqtl_outputs():
-    return [
-        f"{MAGE_NOMINAL}.permutation_pass.{TAG}.txt.gz",
-        f"{MAGE_NOMINAL}.nominal_pass.allAssociations.{TAG}.txt.gz",
-        f"{MAGE_NOMINAL}.nominal_pass.significantAssociations.{TAG}.txt.gz",
-        f"{MAGE}/eQTL_summary.{TAG}.txt.gz",
-        f"{MAGE_FINEMAPPING}.credibleSet_summary.{TAG}.txt.gz",
-        f"{MAGE_FINEMAPPING}.allAssociations.{TAG}.txt.gz",
-        f"{MAGE_FINEMAPPING}.significantAssociations.{TAG}.txt.gz",
-        f"{EQTL}/plots/cis_overview.png",
-    ] + expand(f"{EQTL}/independent/{{chrom}}.tsv.gz", chrom=EQTL_CHROMS)
+# Per-chromosome files of a mapper: permutation tables, nominal pairs.
+EQTL_PERMUTATIONS = f"{EQTL}/{{mapper}}/permutations/{{chrom}}.tsv.gz"
+EQTL_NOMINAL = f"{EQTL}/{{mapper}}/nominal/{{chrom}}.parquet"
+EQTL_GENOTYPES = {
+    ext: f"{RESULTS}/genotypes/{{chrom}}.{ext}" for ext in ("pgen", "pvar", "psam")
+}
+# rsIDs come from config eqtl.dbsnp (a local file) when set; without it rsID columns hold NA.
+EQTL_DBSNP = config["eqtl"]["dbsnp"]
+if EQTL_DBSNP and not local_input(EQTL_DBSNP):
+    _stop(f"config: field 'eqtl.dbsnp' must be a local file, not the URL {EQTL_DBSNP}")
+EQTL_RSIDS = {"rsids": f"{EQTL}/rsids.tsv.gz"} if EQTL_DBSNP else {}
+EQTL_OUTPUTS = [
+    f"{MAGE_NOMINAL}.permutation_pass.{TAG}.txt.gz",
+    f"{MAGE_NOMINAL}.nominal_pass.allAssociations.{TAG}.txt.gz",
+    f"{MAGE_NOMINAL}.nominal_pass.significantAssociations.{TAG}.txt.gz",
+    f"{MAGE}/eQTL_summary.{TAG}.txt.gz",
+    f"{MAGE_FINEMAPPING}.credibleSet_summary.{TAG}.txt.gz",
+    f"{MAGE_FINEMAPPING}.allAssociations.{TAG}.txt.gz",
+    f"{MAGE_FINEMAPPING}.significantAssociations.{TAG}.txt.gz",
+    f"{EQTL}/plots/cis_overview.png",
+] + expand(f"{EQTL}/independent/{{chrom}}.tsv.gz", chrom=EQTL_CHROMS)
+# common.smk's final_outputs() calls this (a lambda: Snakemake's linter wants no `def` here).
+eqtl_outputs = lambda: EQTL_OUTPUTS
 
 
 EQTL_MAPPING_PARAMS = {
@@ -61,7 +53,7 @@ EQTL_MAPPING_PARAMS = {
 
 rule map_cis_permutations:
     input:
-        unpack(genotype_trio),
+        **EQTL_GENOTYPES,
         phenotypes=EQTL_PHENOTYPES,
         covariates=EQTL_COVARIATES,
     output:
@@ -86,7 +78,7 @@ rule map_cis_permutations:
 
 rule map_cis_nominal:
     input:
-        unpack(genotype_trio),
+        **EQTL_GENOTYPES,
         phenotypes=EQTL_PHENOTYPES,
         covariates=EQTL_COVARIATES,
     output:
@@ -111,7 +103,7 @@ rule map_cis_nominal:
 # Storey q-values once over all genes of all chromosomes, for either mapper's tables.
 rule compute_qvalues:
     input:
-        tables=lambda wc: mapped_cis_files("permutations", wc.mapper),
+        tables=lambda wc: expand(EQTL_PERMUTATIONS, mapper=wc.mapper, chrom=EQTL_CHROMS),
     output:
         genes=f"{EQTL}/{{mapper}}/cis_genes.tsv.gz",
     log:
@@ -135,7 +127,7 @@ rule compute_qvalues:
 
 rule map_cis_independent:
     input:
-        unpack(genotype_trio),
+        **EQTL_GENOTYPES,
         phenotypes=EQTL_PHENOTYPES,
         covariates=EQTL_COVARIATES,
         cis_genes=EQTL_CIS_GENES,
@@ -160,7 +152,7 @@ rule map_cis_independent:
 
 rule finemap_susie:
     input:
-        unpack(genotype_trio),
+        **EQTL_GENOTYPES,
         phenotypes=EQTL_PHENOTYPES,
         covariates=EQTL_COVARIATES,
         cis_genes=EQTL_CIS_GENES,
@@ -191,7 +183,7 @@ rule finemap_susie:
 rule annotate_rsids:
     input:
         pvars=expand(f"{RESULTS}/genotypes/{{chrom}}.pvar", chrom=EQTL_CHROMS),
-        dbsnp=local_input(config["eqtl"]["dbsnp"]),
+        dbsnp=local_input(EQTL_DBSNP),
     output:
         rsids=f"{EQTL}/rsids.tsv.gz",
     log:
@@ -210,7 +202,7 @@ rule annotate_rsids:
 
 rule mage_permutation_table:
     input:
-        unpack(rsid_input),
+        **EQTL_RSIDS,
         cis_genes=EQTL_CIS_GENES,
         genes=f"{RESULTS}/reference/genes.tsv",
     output:
@@ -232,8 +224,8 @@ rule mage_permutation_table:
 
 rule mage_nominal_tables:
     input:
-        unpack(rsid_input),
-        pairs=mapped_cis_files("nominal"),
+        **EQTL_RSIDS,
+        pairs=expand(EQTL_NOMINAL, mapper=EQTL_MAPPER, chrom=EQTL_CHROMS),
         cis_genes=EQTL_CIS_GENES,
         genes=f"{RESULTS}/reference/genes.tsv",
     output:
@@ -260,7 +252,7 @@ rule mage_nominal_tables:
 
 rule mage_finemapping_tables:
     input:
-        unpack(rsid_input),
+        **EQTL_RSIDS,
         pips=expand(f"{EQTL}/finemapping/{{chrom}}.pips.parquet", chrom=EQTL_CHROMS),
         credible_sets=expand(
             f"{EQTL}/finemapping/{{chrom}}.credible_sets.tsv.gz", chrom=EQTL_CHROMS

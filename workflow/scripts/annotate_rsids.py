@@ -15,7 +15,7 @@ def main(snakemake):
     for pvar in snakemake.input.pvars:
         ids = pd.read_csv(pvar, sep="\t", comment="#", header=None, usecols=[2], dtype=str)[2]
         variant_ids.extend(ids)
-    rsids = mage_tables.read_dbsnp(snakemake.input.dbsnp, variant_ids)
+    rsids = mage_tables.read_dbsnp(snakemake.input.dbsnp[0], variant_ids)
     write_table(rsids.rename_axis("variant_id").reset_index(), snakemake.output.rsids,
                 index=False)
 
