@@ -309,7 +309,8 @@ def map_permutations(inputs: CisInputs, window: int, maf: float, nperm: int,
     phenotype_df, pos_df = _subset(inputs, genes)
     res = cis.map_cis(inputs.genotype_df, inputs.variant_df, phenotype_df, pos_df,
                       covariates_df=inputs.covariates_df, maf_threshold=maf, nperm=nperm,
-                      window=window, seed=seed, logger=_TensorqtlLog(), verbose=False)
+                      window=window, seed=seed, logger=_TensorqtlLog(), verbose=False,
+                      warn_monomorphic=False)  # one line per gene otherwise; they are dropped
     res = res.reset_index()
     _log_untested(inputs, res["phenotype_id"], "permutation pass")
     return res[CIS_COLUMNS]
