@@ -31,7 +31,8 @@ def both_mappers(demo_run):
     targets = [str(rel / m / "cis_genes.tsv.gz") for m in MAPPERS]
     targets += [str(rel / m / "nominal" / f"{c}.parquet") for m in MAPPERS for c in CHROMS]
     cores = os.environ.get("KGPEX_TEST_CORES", "2")
-    snakemake("--cores", cores, "--rerun-triggers", "mtime", *targets)
+    # Targets first: --rerun-triggers takes several values and would swallow them.
+    snakemake(*targets, "--cores", cores, "--rerun-triggers", "mtime", "input")
     eqtl = demo_run / "eqtl"
     genes = {m: pd.read_csv(eqtl / m / "cis_genes.tsv.gz", sep="\t") for m in MAPPERS}
     nominal = {
@@ -52,7 +53,13 @@ def test_fastqtl_tables_have_the_shared_columns(both_mappers, demo_run):
     # Both mappers test the same genes and the same variant-gene pairs.
     assert set(genes["fastqtl"]["phenotype_id"]) == set(genes["tensorqtl"]["phenotype_id"])
     pairs = {m: set(zip(n["phenotype_id"], n["variant_id"])) for m, n in nominal.items()}
-    assert pairs["fastqtl"] == pairs["tensorqtl"]
+    assert pairs["tensorqtl"] <= pairs["fastqtl"]
+    # The only difference: tensorQTL computes MAF as 1 - af in float32, so an ALT-major variant
+    # whose MAF equals the threshold exactly (2 of 200 alleles) falls below it; FastQTL keeps it.
+    fq = nominal["fastqtl"].set_index(["phenotype_id", "variant_id"])
+    extra = fq.loc[sorted(pairs["fastqtl"] - pairs["tensorqtl"])]
+    maf = np.minimum(extra["af"], 1 - extra["af"])
+    assert np.allclose(maf, CONFIG["eqtl"]["maf"], atol=1e-6) and (extra["af"] > 0.5).all()
 
 
 def test_same_top_variant_and_beta_pvalues(both_mappers):
@@ -88,7 +95,7 @@ def test_nominal_passes_agree(both_mappers):
     _, nominal = both_mappers
     key = ["phenotype_id", "variant_id"]
     merged = nominal["tensorqtl"].merge(nominal["fastqtl"], on=key, suffixes=("_tq", "_fq"))
-    assert len(merged) == len(nominal["tensorqtl"])
+    assert len(merged) == len(nominal["tensorqtl"])  # pairs only FastQTL has: test above
     assert (merged["start_distance_tq"] == merged["start_distance_fq"]).all()
     assert np.allclose(merged["af_tq"], merged["af_fq"], atol=1e-4)
     assert (merged["ma_count_tq"] == merged["ma_count_fq"]).all()
