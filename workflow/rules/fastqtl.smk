@@ -10,6 +10,7 @@ FASTQTL_CHUNKS = list(range(1, config["eqtl"]["fastqtl"]["chunks"] + 1))
 rule split_phenotypes_by_chrom:
     input:
         bed=f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz",
+        tbi=f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz.tbi",
     output:
         beds=expand(f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz", chrom=GENOTYPE_CHROMS),
         tbis=expand(f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz.tbi", chrom=GENOTYPE_CHROMS),
