@@ -21,6 +21,6 @@ include: "workflow/rules/fastqtl.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

@@ -66,9 +66,25 @@ def local_input(source):
     return [] if path is None else [str(path)]
 
 
+def fastq_output(path):
+    """FASTQs are temporary unless download.keep_fastq is set."""
+    return path if config["download"]["keep_fastq"] else temp(path)
+
+
+# Reference inputs use REFERENCE_* from reference.smk, read when the rules are built.
+def reference_local_inputs():
+    sources = list(REFERENCE_SOURCES.values()) + ([MD5SUMS_URL] if MD5SUMS_URL else [])
+    return [path for source in sources for path in local_input(source)]
+
+
+def salmon_index_input(wildcards):
+    if SALMON_DECOYS:
+        return {
+            "targets": rules.make_gentrome.output.gentrome,
+            "decoys": rules.make_gentrome.output.decoys,
+        }
+    return {"targets": REFERENCE_FILES["transcripts"]}
+
+
 def final_outputs():
-    return (
-        expression_outputs()
-        + genotype_outputs()
-        + eqtl_outputs()
-    )
+    return expression_outputs() + genotype_outputs() + eqtl_outputs()

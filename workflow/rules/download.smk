@@ -13,10 +13,6 @@ DOWNLOAD_OPTIONS = {
 }
 
 
-def fastq_output(path):
-    return path if config["download"]["keep_fastq"] else temp(path)
-
-
 rule fetch_run_table:
     input:
         local_input(config["run_table"]),

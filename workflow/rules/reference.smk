@@ -20,20 +20,6 @@ REFERENCE_FILES = {
 MD5SUMS_URL = config["reference"]["md5sums_url"]
 
 
-def reference_local_inputs():
-    sources = list(REFERENCE_SOURCES.values()) + ([MD5SUMS_URL] if MD5SUMS_URL else [])
-    return [path for source in sources for path in local_input(source)]
-
-
-def salmon_index_input(wildcards):
-    if SALMON_DECOYS:
-        return {
-            "targets": rules.make_gentrome.output.gentrome,
-            "decoys": rules.make_gentrome.output.decoys,
-        }
-    return {"targets": REFERENCE_FILES["transcripts"]}
-
-
 rule download_reference:
     input:
         reference_local_inputs(),
