@@ -79,7 +79,7 @@ def test_minimal_config_gets_every_default():
     assert config["genotypes"]["pca"]["n_covariate_pcs"] == 5
     assert config["covariates"]["hidden_factors"] == "auto"
     assert config["eqtl"]["fastqtl"]["permute"] == [1000, 10000]
-    assert config["eqtl"]["finemapping"] == {"L": 10, "coverage": 0.95, "min_abs_corr": 0.5}
+    assert config["eqtl"]["finemapping"] == {"method": "susier", "L": 10, "coverage": 0.95, "min_abs_corr": 0.5}
 
 
 def test_given_values_are_kept_over_defaults():
