@@ -409,7 +409,8 @@ def plot_library_qc(types: pd.DataFrame, choice: pd.DataFrame, dest: str | Path)
         ax1.scatter(x[is_chosen], y[is_chosen], color=colour[batch], s=18, label=batch)
         ax1.scatter(x[~is_chosen], y[~is_chosen], facecolors="none", edgecolors=colour[batch], s=30, marker="D")
         ax2.scatter(df.loc[sub.index, "isr_fraction"], df.loc[sub.index, "percent_mapped"], color=colour[batch], s=14)
-    ax1.set_xlabel("run (grouped by batch, sorted by size)")
+    ax1.set_xticks([])
+    ax1.set_xlabel("runs, grouped by batch and sorted by size")
     ax1.set_ylabel("fragments processed by salmon (millions)")
     n_rep = int((choice["n_libraries"] > 1).sum())
     ax1.set_title(
@@ -423,7 +424,7 @@ def plot_library_qc(types: pd.DataFrame, choice: pd.DataFrame, dest: str | Path)
     ax2.set_title(
         "salmon library type: " + ", ".join(f"{k} {v}" for k, v in formats.items()), fontsize=9
     )
-    ax2.set_xlabel("ISR / (ISF + ISR)  (1 = reverse stranded, 0.5 = unstranded)")
+    ax2.set_xlabel("ISR / (ISF + ISR): 1 reverse-stranded, 0.5 unstranded")
     ax2.set_ylabel("% fragments mapped")
     ax2.set_xlim(-0.02, 1.02)
     fig.tight_layout()
