@@ -141,3 +141,35 @@ def test_tabix_indexes_answer_region_queries(demo_run, name):
 def test_library_qc_plot_exists(demo_run):
     png = demo_run / "expression" / "library_qc.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tmm_matrix_matches_mages_r_steps(demo_run):
+    """MAGE's normalize_and_filter.R, run in R on the same gene matrices, gives the same matrix."""
+    ro = pytest.importorskip("rpy2.robjects")
+    from rpy2.robjects import numpy2ri
+
+    quants = _quants(demo_run)
+    choice = pd.read_csv(demo_run / "expression" / "library_choice.tsv", sep="\t")
+    runs = list(choice["run_accession"])  # sorted by individual
+    cts = pd.read_parquet(quants / f"gene_counts.allLibraries.{TAG}.parquet")[runs]
+    abd = pd.read_parquet(quants / f"gene_tpm.allLibraries.{TAG}.parquet")[runs]
+    mage_steps = ro.r(
+        """function(cts, abd) {
+            keep_cts <- rowSums(cts >= 6) >= 0.2 * ncol(cts)
+            keep_abd <- rowSums(abd >= 0.1) >= 0.2 * ncol(cts)
+            y <- edgeR::calcNormFactors(edgeR::DGEList(cts), method = "TMM")
+            tmm <- edgeR::cpm(y)
+            tmm[keep_cts & keep_abd, , drop = FALSE]
+        }"""
+    )
+    keep_r = ro.r("function(cts, abd) which(rowSums(cts >= 6) >= 0.2 * ncol(cts) & "
+                  "rowSums(abd >= 0.1) >= 0.2 * ncol(cts))")
+    with (ro.default_converter + numpy2ri.converter).context():
+        tmm_r = np.asarray(mage_steps(cts.to_numpy(), abd.to_numpy()))
+        rows = np.asarray(keep_r(cts.to_numpy(), abd.to_numpy()), dtype=int) - 1
+    genes = pd.read_csv(demo_run / "reference" / "genes.tsv", sep="\t", index_col="gene_id")
+    expected = pd.DataFrame(tmm_r, index=cts.index[rows], columns=list(choice["individual"]))
+    expected = expected[genes.loc[expected.index, "chrom"].isin(EXPRESSION_CHROMS).to_numpy()]
+    ours = _matrix(demo_run, MATRICES[1]).iloc[:, 3:]
+    assert set(ours.index) == set(expected.index)
+    np.testing.assert_allclose(ours.loc[expected.index].to_numpy(), expected.to_numpy(), rtol=1e-12)
