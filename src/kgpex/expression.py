@@ -427,6 +427,8 @@ def plot_library_qc(types: pd.DataFrame, choice: pd.DataFrame, dest: str | Path)
     ax2.set_xlabel("ISR / (ISF + ISR): 1 reverse-stranded, 0.5 unstranded")
     ax2.set_ylabel("% fragments mapped")
     ax2.set_xlim(-0.02, 1.02)
+    ax2.set_ylim(max(0.0, float(df["percent_mapped"].min()) - 5), 101)
+    ax2.ticklabel_format(axis="y", useOffset=False)
     fig.tight_layout()
     with atomic_path(dest, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120, format="png")
