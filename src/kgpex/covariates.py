@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from kgpex.errors import KgpexError
-from kgpex.io import atomic_path
+from kgpex.io import atomic_path, phenotype_bed_header
 
 log = logging.getLogger(__name__)
 
@@ -324,18 +324,6 @@ def hidden_factors(
     return factors
 
 
-def expression_samples(expression_bed: str | Path) -> list[str]:
-    """Sample IDs of a phenotype BED, read from its header line only."""
-    path = Path(expression_bed)
-    if not path.exists():
-        raise KgpexError(f"{path}: expression BED not found")
-    with gzip.open(path, "rt") if path.suffix == ".gz" else open(path) as fh:
-        header = fh.readline().rstrip("\n").split("\t")
-    if header[:4] != ["#Chr", "start", "end", "ID"] or len(header) < 5:
-        raise KgpexError(f"{path} line 1: expected '#Chr start end ID <samples>', got {header[:5]}")
-    return header[4:]
-
-
 def assemble_covariates(
     expression_bed: str | Path,
     genotype_pcs: str | Path,
@@ -346,7 +334,7 @@ def assemble_covariates(
     dest: str | Path,
 ) -> pd.DataFrame:
     """Rule ``assemble_covariates``: genotype PCs, hidden factors and sex -> MAGE's file."""
-    samples = expression_samples(expression_bed)
+    samples = phenotype_bed_header(expression_bed)[4:]
     sources = {
         str(genotype_pcs): genotype_pc_covariates(genotype_pcs, n_genotype_pcs),
         str(factors): read_sample_table(factors, "hidden factor"),

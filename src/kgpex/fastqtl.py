@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from kgpex.errors import KgpexError
-from kgpex.io import atomic_path
+from kgpex.io import atomic_path, phenotype_bed_header
 
 log = logging.getLogger(__name__)
 
@@ -73,20 +73,6 @@ NOMINAL_READ_ROWS = 2_000_000  # rows of FastQTL text converted at a time
 # --- phenotypes -----------------------------------------------------------------------------
 
 
-def bed_header(path: str | Path) -> list[str]:
-    """The header fields of a ``#Chr start end ID <samples>`` BED (plain or gzipped)."""
-    path = Path(path)
-    if not path.exists():
-        raise KgpexError(f"{path}: phenotype BED not found")
-    with gzip.open(path, "rt") if path.suffix == ".gz" else open(path) as fh:
-        header = fh.readline().rstrip("\n").split("\t")
-    if [h.lower() for h in header[:1]] != ["#chr"] or header[1:4] != ["start", "end", "ID"]:
-        raise KgpexError(f"{path} line 1: header must start '#Chr start end ID', got {header[:4]}")
-    if len(header) < 5:
-        raise KgpexError(f"{path} line 1: no sample columns")
-    return header
-
-
 def split_phenotypes(bed: str | Path, chromosomes: list[str], outputs: dict[str, str]) -> dict:
     """Write one bgzipped, tabixed BED per chromosome (header kept); return genes per chromosome.
 
@@ -94,7 +80,7 @@ def split_phenotypes(bed: str | Path, chromosomes: list[str], outputs: dict[str,
     """
     import pysam
 
-    header = bed_header(bed)
+    header = phenotype_bed_header(bed)
     counts = {}
     with pysam.TabixFile(str(bed)) as tbx:
         indexed = set(tbx.contigs)
@@ -127,7 +113,7 @@ def split_phenotypes(bed: str | Path, chromosomes: list[str], outputs: dict[str,
 
 def bed_phenotype_ids(path: str | Path) -> list[str]:
     """Phenotype IDs of a BED, in file order."""
-    bed_header(path)
+    phenotype_bed_header(path)
     with gzip.open(path, "rt") if str(path).endswith(".gz") else open(path) as fh:
         next(fh)
         return [line.split("\t", 4)[3] for line in fh if line.strip()]
@@ -352,7 +338,7 @@ def _header_samples_covariates(path: str | Path) -> list[str]:
 
 def check_samples(bed: str | Path, vcf: str | Path, covariates: str | Path | None) -> list[str]:
     """Every phenotype sample must have genotypes and covariates (FastQTL matches by ID)."""
-    samples = bed_header(bed)[4:]
+    samples = phenotype_bed_header(bed)[4:]
     sources = [(vcf, _header_samples_vcf(vcf))]
     if covariates is not None:
         sources.append((covariates, _header_samples_covariates(covariates)))
@@ -591,7 +577,7 @@ def map_chromosome(
     split_phenotypes(phenotype_bed, [chrom], {chrom: str(bed)})
     vcf = workdir / "genotypes" / f"{chrom}.vcf.gz"
     counts = workdir / "genotypes" / f"{chrom}.acount"
-    export_genotypes_vcf(pgen_prefix, bed_header(bed)[4:], vcf, counts, threads=workers)
+    export_genotypes_vcf(pgen_prefix, phenotype_bed_header(bed)[4:], vcf, counts, threads=workers)
     timings["prepare"] = time.perf_counter() - start
     genes = bed_phenotype_ids(bed)
     outputs = {}

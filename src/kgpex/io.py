@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import tempfile
 from pathlib import Path
@@ -85,3 +86,19 @@ def write_bgzip_indexed(
             force=True,
         )
         os.replace(str(tmp_gz) + ".tbi", tmp_tbi)
+
+
+def phenotype_bed_header(path: str | os.PathLike) -> list[str]:
+    """Header of a ``#Chr start end ID <samples...>`` phenotype BED (plain or gzipped)."""
+    from kgpex.errors import KgpexError
+
+    path = Path(path)
+    if not path.exists():
+        raise KgpexError(f"{path}: phenotype BED not found")
+    with gzip.open(path, "rt") if path.suffix == ".gz" else open(path) as fh:
+        header = fh.readline().rstrip("\n").split("\t")
+    if header[:1] != ["#Chr"] or header[1:4] != ["start", "end", "ID"]:
+        raise KgpexError(f"{path} line 1: header must start '#Chr start end ID', got {header[:4]}")
+    if len(header) < 5:
+        raise KgpexError(f"{path} line 1: no sample columns")
+    return header

@@ -2,14 +2,15 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.fastqtl import bed_header, export_genotypes_vcf
+from kgpex.fastqtl import export_genotypes_vcf
+from kgpex.io import phenotype_bed_header
 from kgpex.rulescript import run
 
 
 def main(snakemake):
     export_genotypes_vcf(
         snakemake.input.pgen[: -len(".pgen")],
-        bed_header(snakemake.input.bed)[4:],
+        phenotype_bed_header(snakemake.input.bed)[4:],
         snakemake.output.vcf,
         snakemake.output.alt_counts,
         threads=snakemake.threads,
