@@ -227,15 +227,17 @@ def _http(url: str, partial: Path, size: int | None, timeout: float) -> None:
             raise KgpexError(f"{url}: server reports {total} bytes, expected {size}")
         progress = _Progress(url, offset, total)
         with open(partial, mode) as out:
-            while True:
-                chunk = response.read(CHUNK)
-                if not chunk:
-                    break
-                out.write(chunk)
-                progress.add(len(chunk))
+            _copy_stream(lambda: response.read(CHUNK), out, progress)
         if total is not None and progress.done < total:
             raise TransientError(f"connection closed after {progress.done} of {total} bytes")
         progress.report("fetched")
+
+
+def _copy_stream(read_chunk, out, progress) -> None:
+    """Append chunks to ``out`` until the source is exhausted, counting them for the progress line."""
+    while chunk := read_chunk():
+        out.write(chunk)
+        progress.add(len(chunk))
 
 
 def _ftp(url: str, partial: Path, size: int | None, timeout: float) -> None:
@@ -270,12 +272,7 @@ def _ftp(url: str, partial: Path, size: int | None, timeout: float) -> None:
                 conn = ftp.transfercmd(f"RETR {path}")
             progress = _Progress(url, offset, total)
             with conn, open(partial, mode) as out:
-                while True:
-                    chunk = conn.recv(CHUNK)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    progress.add(len(chunk))
+                _copy_stream(lambda: conn.recv(CHUNK), out, progress)
             ftp.voidresp()
     except ftplib.error_perm as err:
         raise KgpexError(f"{url}: FTP error {_describe(err)}") from None

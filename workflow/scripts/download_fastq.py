@@ -38,23 +38,12 @@ def main(snakemake):
                 f"{run_accession}: {source.url_1} has {reads[1]} reads but {source.url_2} has {reads[2]}"
             )
 
-    options = snakemake.params.options
-    fetch(
-        source.url_1,
-        mate1,
-        md5=source.md5_1 or None,
-        size=source.bytes_1 or None,
-        check=check_mate1,
-        **options,
+    mates = (
+        (source.url_1, mate1, source.md5_1, source.bytes_1, check_mate1),
+        (source.url_2, mate2, source.md5_2, source.bytes_2, check_mate2),
     )
-    fetch(
-        source.url_2,
-        mate2,
-        md5=source.md5_2 or None,
-        size=source.bytes_2 or None,
-        check=check_mate2,
-        **options,
-    )
+    for url, dest, md5, size, check in mates:
+        fetch(url, dest, md5=md5 or None, size=size or None, check=check, **snakemake.params.options)
     log.info("%s: %d read pairs", run_accession, reads[1])
 
 
