@@ -1,0 +1,57 @@
+"""Scratch working directories for end-to-end tests that must not share results/ with demo_run.
+
+A scratch directory holds its own config/config.yaml and the demo sheets; the Snakefile, rules,
+scripts and package stay in the repository (``snakemake -s ROOT/Snakefile -d <scratch>``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATED = Path("resources/demo/generated")
+
+
+def _merge(base: dict, overrides: dict) -> dict:
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def scratch_workdir(dest: Path, overrides: dict | None = None, reuse_demo: bool = True) -> Path:
+    """Make ``dest`` a working directory for the demo config, with ``overrides`` merged into it.
+
+    With ``reuse_demo`` the generated demo cohort (if the repository has one) is hard-linked in,
+    so the scratch run does not spend time regenerating it; rules replace files by rename, so
+    the repository's copies are never written through the links.
+    """
+    dest = Path(dest)
+    (dest / "config").mkdir(parents=True, exist_ok=True)
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    _merge(config, overrides or {})
+    (dest / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    sheets = dest / "resources/demo"
+    sheets.mkdir(parents=True, exist_ok=True)
+    for name in ("individuals.tsv", "runs.tsv"):
+        shutil.copy2(ROOT / "resources/demo" / name, sheets / name)
+    if reuse_demo and (ROOT / GENERATED).is_dir() and not (dest / GENERATED).exists():
+        shutil.copytree(ROOT / GENERATED, dest / GENERATED, copy_function=_link_or_copy)
+    return dest
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        Path(dst).hardlink_to(src)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def snakemake_args(workdir: Path, *args: str) -> list[str]:
+    """Arguments that run the repository's workflow in ``workdir``."""
+    return ["-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
