@@ -91,7 +91,7 @@ def test_sheets_depend_on_the_seed():
 
 def test_config_points_at_the_generated_files():
     base = "resources/demo/generated"
-    assert CONFIG["run_table"] == f"{base}/{names.RUN_TABLE}"
+    assert CONFIG["samples"]["run_table"] == f"{base}/{names.RUN_TABLE}"
     ref = CONFIG["reference"]
     gencode = f"{base}/{names.GENCODE_DIR}"
     assert ref["transcripts_url"] == f"{gencode}/{names.TRANSCRIPTS_FA}"

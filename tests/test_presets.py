@@ -448,7 +448,8 @@ def test_mage_preset_is_valid_and_replaces_every_demo_source():
     assert config["reference"]["transcripts_url"] == gencode + "gencode.v38.transcripts.fa.gz"
     assert config["reference"]["annotation_url"] == gencode + "gencode.v38.annotation.gtf.gz"
     assert config["reference"]["md5sums_url"] == gencode + "MD5SUMS"
-    assert config["run_table"] == presets.MAGE_RUN_TABLE_URL
+    assert config["samples"]["accession"] == "PRJNA851328"
+    assert config["samples"]["run_table"] == ""
     assert config["genotypes"]["vcf_url"].endswith(
         "CCDG_14151_B01_GRM_WGS_2020-08-05_{chrom}.filtered.shapeit2-duohmm-phased.vcf.gz"
     )

@@ -19,9 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MINIMAL_CONFIG = {
     "cohort": "TEST",
     "release": "v0",
-    "individuals": "individuals.tsv",
-    "runs": "runs.tsv",
-    "run_table": "run_table.tsv",
+    "samples": {
+        "method": "sheets",
+        "individuals": "individuals.tsv",
+        "runs": "runs.tsv",
+        "run_table": "run_table.tsv",
+    },
     "reference": {"transcripts_url": "t.fa.gz", "annotation_url": "a.gtf.gz"},
     "genotypes": {"vcf_url": "vcf/{chrom}.vcf.gz"},
 }
@@ -128,7 +131,10 @@ def test_shipped_demo_config_is_valid():
             lambda c: c["genotypes"].update(vcf_url="vcf/chr22.vcf.gz"),
             "config: field 'genotypes.vcf_url': 'vcf/chr22.vcf.gz' does not match '\\\\{chrom\\\\}'",
         ),
-        (lambda c: c.pop("runs"), "config: field '(top level)': 'runs' is a required property"),
+        (
+            lambda c: c["samples"].pop("runs"),
+            "config: field 'samples': 'runs' is a required property",
+        ),
     ],
 )
 def test_bad_config_is_one_line_naming_the_field(change, expected):

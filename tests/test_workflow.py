@@ -70,8 +70,7 @@ def test_mage_preset_dry_run_maps_with_fastqtl_under_mage_names(tmp_path):
         "--configfile",
         "config/presets/mage.yaml",
         "--config",
-        f"individuals={ind}",
-        f"runs={run}",
+        f"samples={{method: sheets, individuals: {ind}, runs: {run}}}",
         timeout=600,
     )
     out = _output(proc)
@@ -156,7 +155,7 @@ def test_config_with_an_unknown_key_is_rejected():
 
 def test_sheet_with_a_bad_sex_is_rejected(tmp_path):
     ind, run = _sheets(tmp_path, ["HG00096\tGBR\tEUR\tmale", "NA12878\tCEU\tEUR\tF"], GOOD_RUNS)
-    line = _rejected(f"individuals={ind}", f"runs={run}")
+    line = _rejected(f"samples={{individuals: {ind}, runs: {run}}}")
     assert line == (
         f"kgpex: {ind} line 3 (individual=NA12878): field 'sex': 'F' is not one of "
         "['male', 'female']"
@@ -165,7 +164,7 @@ def test_sheet_with_a_bad_sex_is_rejected(tmp_path):
 
 def test_sheet_with_a_bad_individual_id_is_rejected(tmp_path):
     ind, run = _sheets(tmp_path, ["HG0096\tGBR\tEUR\tmale"], ["SRR0000001\tHG0096\tb1"])
-    line = _rejected(f"individuals={ind}", f"runs={run}")
+    line = _rejected(f"samples={{individuals: {ind}, runs: {run}}}")
     assert line == (
         f"kgpex: {ind} line 2 (individual=HG0096): field 'individual': 'HG0096' does not match "
         "'^(HG|NA)[0-9]{5}$'"
@@ -174,19 +173,19 @@ def test_sheet_with_a_bad_individual_id_is_rejected(tmp_path):
 
 def test_duplicate_run_is_rejected(tmp_path):
     ind, run = _sheets(tmp_path, GOOD_INDIVIDUALS, [*GOOD_RUNS, "SRR0000001\tNA12878\tb2"])
-    line = _rejected(f"individuals={ind}", f"runs={run}")
+    line = _rejected(f"samples={{individuals: {ind}, runs: {run}}}")
     assert line == f"kgpex: {run} line 4: duplicate run_accession 'SRR0000001' (first on line 2)"
 
 
 def test_duplicate_individual_is_rejected(tmp_path):
     ind, run = _sheets(tmp_path, [*GOOD_INDIVIDUALS, "HG00096\tGBR\tEUR\tmale"], GOOD_RUNS)
-    line = _rejected(f"individuals={ind}", f"runs={run}")
+    line = _rejected(f"samples={{individuals: {ind}, runs: {run}}}")
     assert line == f"kgpex: {ind} line 4: duplicate individual 'HG00096' (first on line 2)"
 
 
 def test_run_of_an_unknown_individual_is_rejected(tmp_path):
     ind, run = _sheets(tmp_path, GOOD_INDIVIDUALS, [*GOOD_RUNS, "SRR0000003\tNA19238\tb2"])
-    line = _rejected(f"individuals={ind}", f"runs={run}")
+    line = _rejected(f"samples={{individuals: {ind}, runs: {run}}}")
     assert line == (
         f"kgpex: {run} line 4: run SRR0000003 belongs to individual NA19238, who is not in {ind}"
     )
@@ -197,5 +196,5 @@ def test_missing_sheet_is_rejected(tmp_path, sheet):
     ind, run = _sheets(tmp_path, GOOD_INDIVIDUALS, GOOD_RUNS)
     gone = tmp_path / "nowhere.tsv"
     paths = {"individuals": ind, "runs": run, sheet: gone}
-    line = _rejected(f"individuals={paths['individuals']}", f"runs={paths['runs']}")
+    line = _rejected(f"samples={{individuals: {paths['individuals']}, runs: {paths['runs']}}}")
     assert line == f"kgpex: {gone}: sheet not found"

@@ -41,6 +41,33 @@ class RunSource:
 
 CHECKED_COLUMNS = tuple(f.name for f in fields(RunSource))
 
+ENA_FILEREPORT = "https://www.ebi.ac.uk/ena/portal/api/filereport"
+# Per-mate FASTQ locations and checksums, and the sample fields that name the individual.
+ENA_FIELDS = (
+    "run_accession",
+    "study_accession",
+    "sample_accession",
+    "sample_alias",
+    "sample_title",
+    "library_name",
+    "library_layout",
+    "read_count",
+    "base_count",
+    "fastq_ftp",
+    "fastq_md5",
+    "fastq_bytes",
+)
+
+
+def ena_filereport_url(accession: str, fields: Iterable[str] = ENA_FIELDS) -> str:
+    """ENA portal API query for every read run of a study, BioProject or sample accession."""
+    if not re.fullmatch(r"[A-Z]+[0-9]+", accession):
+        raise KgpexError(f"samples.accession: '{accession}' is not an ENA/SRA accession")
+    return (
+        f"{ENA_FILEREPORT}?accession={accession}&result=read_run"
+        f"&fields={','.join(fields)}&format=tsv&limit=0"
+    )
+
 
 @dataclass(frozen=True)
 class TableRow:

@@ -78,6 +78,11 @@ def read_tsv(path: str | Path) -> list[dict]:
     return rows
 
 
+def read_ids(path: str | Path, column: str) -> list[str]:
+    """One column of a sheet that the pipeline wrote itself (already checked)."""
+    return [row[column] for row in read_tsv(path)]
+
+
 def _check_rows(rows: list[dict], schema_name: str, path: Path, key: str) -> None:
     seen: dict[str, int] = {}
     for n, row in enumerate(rows, start=2):  # line 1 is the header

@@ -37,7 +37,7 @@ def test_covariates_file_is_joined_by_sample_id(demo_run):
     # Values follow the sample IDs of each source, whatever their row order.
     pcs = pd.read_csv(demo_run / "covariates" / "genotype_pcs.tsv", sep="\t", index_col="sample_id")
     assert np.allclose(cov.loc["PC2", sorted(samples)], pcs.loc[sorted(samples), "PC2"], rtol=1e-8)
-    sheet = {row["individual"]: row["sex"] for row in read_tsv(ROOT / CONFIG["individuals"])}
+    sheet = {row["individual"]: row["sex"] for row in read_tsv(ROOT / CONFIG["samples"]["individuals"])}
     expected_sex = [1 if sheet[s] == "male" else 2 for s in sorted(samples)]
     assert cov.loc["sex"].tolist() == expected_sex
     factor_table = pd.read_csv(

@@ -18,7 +18,7 @@ CONFIG = sheets.validate_config(
     copy.deepcopy(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
 )
 GENOTYPES = CONFIG["genotypes"]
-INDIVIDUALS = sheets.load_sheets(ROOT / CONFIG["individuals"], ROOT / CONFIG["runs"]).individuals
+INDIVIDUALS = sheets.load_sheets(ROOT / CONFIG["samples"]["individuals"], ROOT / CONFIG["samples"]["runs"]).individuals
 COHORT = sorted(INDIVIDUALS)
 
 pytestmark = pytest.mark.e2e

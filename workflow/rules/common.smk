@@ -16,7 +16,6 @@ def _stop(err):
 
 try:
     kgpex_sheets.validate_config(config, label="config")
-    SHEETS = kgpex_sheets.load_sheets(config["individuals"], config["runs"])
 except KgpexError as err:
     _stop(err)
 
@@ -28,17 +27,58 @@ LOGS = f"logs/{COHORT}"
 # MAGE's released layout (../shared MAGE_FORMATS.md): QTL_results/eQTL_results/...
 MAGE = f"{RESULTS}/QTL_results/eQTL_results"
 QUANTS = f"{MAGE}/expression_quants"
+# Written by the checkpoint resolve_samples (samples.smk); every later stage reads these.
+SAMPLES = f"{RESULTS}/samples"
+RESOLVED_INDIVIDUALS = f"{SAMPLES}/individuals.tsv"
+RESOLVED_RUNS = f"{SAMPLES}/runs.tsv"
+RESOLVED_SOURCES = f"{SAMPLES}/run_sources.tsv"
 
-RUNS = sorted(SHEETS.runs)
-INDIVIDUALS = sorted(SHEETS.individuals)
+SAMPLES_CONFIG = config["samples"]
+# Sheets given in the config are checked now, so a typo stops the run before any job.
+GIVEN_SHEETS = None
+if SAMPLES_CONFIG["method"] == "sheets":
+    try:
+        GIVEN_SHEETS = kgpex_sheets.load_sheets(
+            SAMPLES_CONFIG["individuals"], SAMPLES_CONFIG["runs"]
+        )
+    except KgpexError as err:
+        _stop(err)
+
 GENOTYPE_CHROMS = config["genotypes"]["chromosomes"]
 AUTOSOMES = [c for c in GENOTYPE_CHROMS if c != "chrX"]
 
 
 wildcard_constraints:
-    run="|".join(RUNS),
+    # The runs schema's pattern: runs are known only after resolve_samples.
+    run="[A-Za-z0-9_.-]+",
     chrom="|".join(GENOTYPE_CHROMS),
     mate="1|2",
+
+
+def by_attempt(base):
+    """A resource that grows with each retry (SLURM resubmits a job killed for memory or time)."""
+    return lambda wildcards, attempt: base * attempt
+
+
+def samples_inputs(wildcards):
+    """resolve_samples' inputs for the configured method."""
+    inputs = {"run_table": f"{SAMPLES}/run_table.tsv"}
+    if SAMPLES_CONFIG["method"] == "sheets":
+        inputs.update(
+            individuals=SAMPLES_CONFIG["individuals"], runs=SAMPLES_CONFIG["runs"]
+        )
+    return inputs
+
+
+def cohort_runs():
+    """The resolved runs, sorted (available once the checkpoint resolve_samples has run)."""
+    sheets = checkpoints.resolve_samples.get().output
+    return sorted(kgpex_sheets.read_ids(sheets.runs, "run_accession"))
+
+
+def per_run(pattern):
+    """An input function: ``pattern`` expanded over the resolved runs."""
+    return lambda wildcards: expand(pattern, run=cohort_runs())
 
 
 # One pinned conda env and one pinned container per tool (envs/*.yaml, envs/containers.yaml).

@@ -21,7 +21,7 @@ rule hidden_factors:
         container("python")
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=by_attempt(8000),
         runtime=30,
     params:
         setting=config["covariates"]["hidden_factors"],
@@ -36,7 +36,7 @@ rule assemble_covariates:
         expression=f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz",
         genotype_pcs=f"{RESULTS}/covariates/genotype_pcs.tsv",
         factors=f"{RESULTS}/covariates/hidden_factors.tsv",
-        individuals=config["individuals"],
+        individuals=RESOLVED_INDIVIDUALS,
     output:
         covariates=f"{QUANTS}/eQTL_covariates.tab.gz",
     log:
@@ -47,7 +47,7 @@ rule assemble_covariates:
         container("python")
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=by_attempt(2000),
         runtime=10,
     params:
         n_genotype_pcs=config["genotypes"]["pca"]["n_covariate_pcs"],

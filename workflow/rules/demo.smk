@@ -7,8 +7,8 @@ DEMO_CHROMS = ["chr21", "chr22"]
 
 rule make_demo_cohort:
     input:
-        individuals=config["individuals"],
-        runs=config["runs"],
+        individuals=SAMPLES_CONFIG["individuals"],
+        runs=SAMPLES_CONFIG["runs"],
     output:
         transcripts=f"{DEMO_GENCODE}/gencode.vDEMO.transcripts.fa.gz",
         annotation=f"{DEMO_GENCODE}/gencode.vDEMO.annotation.gtf.gz",
@@ -24,7 +24,7 @@ rule make_demo_cohort:
         ),
         fastqs=expand(
             f"{DEMO_DIR}/mirror/fastq/{{run}}/{{run}}_{{mate}}.fastq.gz",
-            run=RUNS,
+            run=sorted(GIVEN_SHEETS.runs) if GIVEN_SHEETS else [],
             mate=[1, 2],
         ),
         run_table=f"{DEMO_DIR}/ena_filereport.tsv",
@@ -37,7 +37,7 @@ rule make_demo_cohort:
         container("python")
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=by_attempt(2000),
         runtime=15,
     params:
         seed=config["demo"]["seed"],

@@ -116,7 +116,7 @@ rule compute_qvalues:
         container("tensorqtl")
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=by_attempt(2000),
         runtime=20,
     params:
         fdr=config["eqtl"]["fdr"],
@@ -194,7 +194,7 @@ rule annotate_rsids:
         container("python")
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=by_attempt(8000),
         runtime=240,
     script:
         "../scripts/annotate_rsids.py"
@@ -216,7 +216,7 @@ rule mage_permutation_table:
         container("python")
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=by_attempt(2000),
         runtime=20,
     script:
         "../scripts/mage_permutation_table.py"
@@ -295,7 +295,7 @@ rule mage_eqtl_summary:
         container("python")
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=by_attempt(2000),
         runtime=20,
     params:
         fdr=config["eqtl"]["fdr"],
@@ -321,7 +321,7 @@ rule plot_eqtl_results:
         container("python")
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=by_attempt(1000),
         runtime=10,
     params:
         fdr=config["eqtl"]["fdr"],

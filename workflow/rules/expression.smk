@@ -4,8 +4,9 @@
 
 rule select_libraries:
     input:
-        lib_format=expand(f"{RESULTS}/salmon/{{run}}/lib_format_counts.json", run=RUNS),
-        meta_info=expand(f"{RESULTS}/salmon/{{run}}/aux_info/meta_info.json", run=RUNS),
+        lib_format=per_run(f"{RESULTS}/salmon/{{run}}/lib_format_counts.json"),
+        meta_info=per_run(f"{RESULTS}/salmon/{{run}}/aux_info/meta_info.json"),
+        runs=RESOLVED_RUNS,
     output:
         choice=f"{RESULTS}/expression/library_choice.tsv",
         types=f"{RESULTS}/expression/library_types.tsv",
@@ -17,12 +18,9 @@ rule select_libraries:
         container("python")
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=by_attempt(1000),
         runtime=10,
     params:
-        runs=RUNS,
-        individuals={run: SHEETS.runs[run]["individual"] for run in RUNS},
-        batches={run: SHEETS.runs[run]["batch"] for run in RUNS},
         requested_format=SALMON_LIBTYPE,
     script:
         "../scripts/select_libraries.py"
@@ -30,7 +28,8 @@ rule select_libraries:
 
 rule aggregate_genes:
     input:
-        quant=expand(f"{RESULTS}/salmon/{{run}}/quant.sf", run=RUNS),
+        quant=per_run(f"{RESULTS}/salmon/{{run}}/quant.sf"),
+        runs=RESOLVED_RUNS,
         tx2gene=f"{RESULTS}/reference/tx2gene.tsv",
     output:
         counts=f"{QUANTS}/gene_counts.allLibraries.{TAG}.parquet",
@@ -44,10 +43,8 @@ rule aggregate_genes:
     threads: 1
     resources:
         # Two float64 gene x run matrices (~62k GENCODE genes) plus one quant.sf at a time.
-        mem_mb=2000 + 3 * len(RUNS),
+        mem_mb=lambda wc, input, attempt: attempt * (2000 + 3 * len(input.quant)),
         runtime=60,
-    params:
-        runs=RUNS,
     script:
         "../scripts/aggregate_genes.py"
 
@@ -77,7 +74,7 @@ rule normalize_expression:
         container("python")
     threads: 1
     resources:
-        mem_mb=2000 + 5 * len(INDIVIDUALS),
+        mem_mb=lambda wc, input, attempt: attempt * max(2000, int(4 * input.size_mb)),
         runtime=30,
     params:
         expression=config["expression"],
@@ -103,7 +100,7 @@ rule plot_library_qc:
         container("python")
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=by_attempt(1000),
         runtime=10,
     script:
         "../scripts/plot_library_qc.py"

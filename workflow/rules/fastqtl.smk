@@ -22,7 +22,7 @@ rule split_phenotypes_by_chrom:
         container("python")
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=by_attempt(2000),
         runtime=10,
     params:
         chromosomes=GENOTYPE_CHROMS,
@@ -48,7 +48,7 @@ rule export_genotypes_vcf:
         container("fastqtl")
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=by_attempt(4000),
         runtime=120,
     script:
         "../scripts/export_genotypes_vcf.py"
@@ -80,7 +80,7 @@ rule fastqtl_permutations_chunk:
         container("fastqtl")
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=by_attempt(4000),
         runtime=720,
     params:
         mode="permutations",
@@ -109,7 +109,7 @@ rule fastqtl_nominal_chunk:
         container("fastqtl")
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=by_attempt(4000),
         runtime=240,
     params:
         mode="nominal",
@@ -139,7 +139,7 @@ rule merge_fastqtl_permutations:
         container("python")
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=by_attempt(2000),
         runtime=10,
     script:
         "../scripts/merge_fastqtl_permutations.py"
@@ -163,7 +163,7 @@ rule merge_fastqtl_nominal:
         container("python")
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=by_attempt(8000),
         runtime=60,
     script:
         "../scripts/merge_fastqtl_nominal.py"

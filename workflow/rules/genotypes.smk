@@ -37,7 +37,7 @@ rule download_vcf:
         container("bcftools")
     threads: 2
     resources:
-        mem_mb=1000,
+        mem_mb=by_attempt(1000),
         runtime=720,
         downloads=1,
     params:
@@ -54,7 +54,7 @@ rule cohort_genotypes:
     input:
         vcf=rules.download_vcf.output.vcf,
         tbi=rules.download_vcf.output.tbi,
-        individuals=config["individuals"],
+        individuals=RESOLVED_INDIVIDUALS,
     output:
         multiext(f"{GENOTYPES}/{{chrom}}", ".pgen", ".pvar", ".psam"),
     log:
@@ -65,13 +65,9 @@ rule cohort_genotypes:
         container("bcftools")
     threads: 2
     resources:
-        mem_mb=2000,
+        mem_mb=by_attempt(2000),
         runtime=360,
     params:
-        sexes={
-            individual: SHEETS.individuals[individual]["sex"]
-            for individual in INDIVIDUALS
-        },
         maf=GENOTYPES_CONFIG["maf"],
         min_minor_allele_samples=GENOTYPES_CONFIG["min_minor_allele_samples"],
         id_max_allele_len=GENOTYPES_CONFIG["id_max_allele_len"],
@@ -86,7 +82,7 @@ rule genotype_pcs:
             chrom=AUTOSOMES,
             ext=["pgen", "pvar", "psam"],
         ),
-        individuals=config["individuals"],
+        individuals=RESOLVED_INDIVIDUALS,
     output:
         pcs=f"{RESULTS}/covariates/genotype_pcs.tsv",
         plot=report(
@@ -102,14 +98,10 @@ rule genotype_pcs:
         container("plink2")
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=by_attempt(4000),
         runtime=120,
     params:
         prefixes=[f"{GENOTYPES}/{chrom}" for chrom in AUTOSOMES],
-        populations={
-            individual: SHEETS.individuals[individual]["population"]
-            for individual in INDIVIDUALS
-        },
         n_pcs=GENOTYPES_CONFIG["pca"]["n_pcs"],
         maf=GENOTYPES_CONFIG["pca"]["maf"],
         indep_pairwise=GENOTYPES_CONFIG["pca"]["indep_pairwise"],

@@ -24,7 +24,7 @@ rule salmon_quant:
     threads: 8
     resources:
         # GENCODE transcriptome index ~1 GB in memory; with the genome as decoys ~16 GB.
-        mem_mb=(
+        mem_mb=by_attempt(
             20000
             if config["reference"]["decoys"] and config["salmon"]["settings"] != "mage"
             else 6000

@@ -33,7 +33,7 @@ rule download_reference:
         container("python")
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=by_attempt(1000),
         runtime=120,
         downloads=1,
     params:
@@ -60,7 +60,7 @@ rule make_gentrome:
         container("salmon")
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=by_attempt(1000),
         runtime=60,
     shell:
         "(zcat {input.genome} | grep '^>' | cut -d ' ' -f 1 | sed 's/^>//' > {output.decoys}"
@@ -80,7 +80,7 @@ rule salmon_index:
         container("salmon")
     threads: 8
     resources:
-        mem_mb=40000 if SALMON_DECOYS else 16000,
+        mem_mb=by_attempt(40000 if SALMON_DECOYS else 16000),
         runtime=240,
     params:
         kmer=config["reference"]["kmer"],
@@ -107,7 +107,7 @@ rule annotate_genes:
         container("python")
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=by_attempt(4000),
         runtime=30,
     params:
         chromosomes=GENOTYPE_CHROMS,

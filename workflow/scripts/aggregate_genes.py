@@ -5,10 +5,11 @@ import _bootstrap  # noqa: F401
 from kgpex.expression import aggregate_genes, read_tx2gene
 from kgpex.io import write_parquet
 from kgpex.rulescript import run
+from kgpex.samples import read_resolved_runs
 
 
 def main(snakemake):
-    quants = dict(zip(snakemake.params.runs, snakemake.input.quant))
+    quants = dict(zip(sorted(read_resolved_runs(snakemake.input.runs)), snakemake.input.quant))
     counts, tpm = aggregate_genes(quants, read_tx2gene(snakemake.input.tx2gene))
     write_parquet(counts, snakemake.output.counts)
     write_parquet(tpm, snakemake.output.tpm)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from kgpex.genotypes import cohort_genotypes
 from kgpex.rulescript import run
+from kgpex.samples import read_resolved_individuals
 
 
 def main(snakemake):
@@ -13,7 +14,7 @@ def main(snakemake):
     cohort_genotypes(
         snakemake.input.vcf,
         snakemake.wildcards.chrom,
-        dict(snakemake.params.sexes),
+        {i: row["sex"] for i, row in read_resolved_individuals(snakemake.input.individuals).items()},
         pgen.with_suffix(""),
         maf=snakemake.params.maf,
         min_minor_allele_samples=snakemake.params.min_minor_allele_samples,

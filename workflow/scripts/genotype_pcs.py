@@ -4,10 +4,12 @@ import _bootstrap  # noqa: F401
 
 from kgpex.genotypes import genotype_pcs, plot_genotype_pcs
 from kgpex.rulescript import run
+from kgpex.samples import read_resolved_individuals
 
 
 def main(snakemake):
-    populations = dict(snakemake.params.populations)
+    individuals = read_resolved_individuals(snakemake.input.individuals)
+    populations = {i: row["population"] for i, row in individuals.items()}
     table, eigenvalues = genotype_pcs(
         snakemake.params.prefixes,
         sorted(populations),

@@ -9,14 +9,16 @@ import pandas as pd
 from kgpex.expression import choose_libraries, library_types_table, salmon_run_info
 from kgpex.io import write_table
 from kgpex.rulescript import run
+from kgpex.samples import read_resolved_runs
 
 log = logging.getLogger("kgpex")
 
 
 def main(snakemake):
-    runs = snakemake.params.runs
-    individuals = snakemake.params.individuals
-    batches = snakemake.params.batches
+    sheet = read_resolved_runs(snakemake.input.runs)
+    runs = sorted(sheet)
+    individuals = {r: sheet[r]["individual"] for r in runs}
+    batches = {r: sheet[r]["batch"] for r in runs}
     infos = [
         salmon_run_info(r, fmt, meta)
         for r, fmt, meta in zip(runs, snakemake.input.lib_format, snakemake.input.meta_info)
