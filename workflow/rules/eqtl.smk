@@ -69,7 +69,7 @@ rule map_cis_permutations:
         # The chromosome's genotypes are held as int8 (about 4x the 2-bit pgen) plus the pvar.
         mem_mb=lambda wc, input, attempt: attempt * max(4000, int(8 * input.size_mb)),
         runtime=lambda wc, attempt: attempt * 360,
-        gpu=0,
+        gpu=config["eqtl"]["gpus"],
     params:
         **EQTL_MAPPING_PARAMS,
     script:
@@ -93,7 +93,7 @@ rule map_cis_nominal:
     resources:
         mem_mb=lambda wc, input, attempt: attempt * max(4000, int(10 * input.size_mb)),
         runtime=lambda wc, attempt: attempt * 240,
-        gpu=0,
+        gpu=config["eqtl"]["gpus"],
     params:
         **EQTL_MAPPING_PARAMS,
     script:
@@ -143,7 +143,7 @@ rule map_cis_independent:
     resources:
         mem_mb=lambda wc, input, attempt: attempt * max(4000, int(8 * input.size_mb)),
         runtime=lambda wc, attempt: attempt * 480,
-        gpu=0,
+        gpu=config["eqtl"]["gpus"],
     params:
         **EQTL_MAPPING_PARAMS,
     script:
@@ -169,7 +169,7 @@ rule finemap_susie:
     resources:
         mem_mb=lambda wc, input, attempt: attempt * max(4000, int(8 * input.size_mb)),
         runtime=lambda wc, attempt: attempt * 240,
-        gpu=0,
+        gpu=config["eqtl"]["gpus"],
     params:
         **EQTL_MAPPING_PARAMS,
         method=config["eqtl"]["finemapping"]["method"],
