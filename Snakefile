@@ -10,6 +10,7 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
+include: "workflow/rules/preflight.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/samples.smk"
 include: "workflow/rules/reference.smk"

@@ -26,6 +26,7 @@ VCF_LOCAL_INPUTS = {
 rule download_vcf:
     input:
         lambda wildcards: VCF_LOCAL_INPUTS[wildcards.chrom],
+        inputs_checked=ancient(INPUTS_CHECKED),
     output:
         vcf=f"{GENOTYPES}/vcf/{{chrom}}.vcf.gz",
         tbi=f"{GENOTYPES}/vcf/{{chrom}}.vcf.gz.tbi",
@@ -55,6 +56,7 @@ rule cohort_genotypes:
         vcf=rules.download_vcf.output.vcf,
         tbi=rules.download_vcf.output.tbi,
         individuals=RESOLVED_INDIVIDUALS,
+        inputs_checked=ancient(INPUTS_CHECKED),
     output:
         multiext(f"{GENOTYPES}/{{chrom}}", ".pgen", ".pvar", ".psam"),
     log:

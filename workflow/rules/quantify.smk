@@ -11,6 +11,7 @@ rule salmon_quant:
         r1=f"{RESULTS}/download/{{run}}_1.fastq.gz",
         r2=f"{RESULTS}/download/{{run}}_2.fastq.gz",
         index=f"{RESULTS}/reference/salmon_index",
+        inputs_checked=ancient(INPUTS_CHECKED),
     output:
         quant=f"{RESULTS}/salmon/{{run}}/quant.sf",
         lib_format=f"{RESULTS}/salmon/{{run}}/lib_format_counts.json",

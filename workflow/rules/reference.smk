@@ -70,6 +70,7 @@ rule make_gentrome:
 rule salmon_index:
     input:
         unpack(salmon_index_input),
+        inputs_checked=ancient(INPUTS_CHECKED),
     output:
         directory(f"{REFERENCE}/salmon_index"),
     log:

@@ -1,0 +1,358 @@
+"""Input checks that run before any expensive job, each failure one line naming file and field.
+
+Two layers, both cheap:
+
+- Parse time (``check_config``, called from workflow/rules/preflight.smk while Snakemake reads
+  the workflow): what the config alone decides. Every source (URL or path) has an allowed
+  scheme; local files the workflow reads exist unless a rule makes them; option strings that
+  reach a shell command hold no shell syntax; salmon's k-mer is odd.
+- Rule ``check_inputs`` (``check_inputs``), after resolve_samples and download_reference and
+  before the downloads, indexing, quantification and genotype jobs: what needs file contents.
+  The GTF's first gene records carry gene_id, gene_name and gene_type, and every genotype
+  chromosome has genes under the pipeline's ``chr`` names; each VCF's header (only the header:
+  remote VCFs are not downloaded) has samples, every cohort individual among them, and the
+  chromosome; the resolved sheets' IDs and URLs match their patterns again (they may come from
+  an API) before they reach file names and commands.
+
+Its output, ``{R}/preflight/inputs_checked.tsv``, is ``input source finding``: one row per
+input checked, saying what was found.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterable
+from urllib.parse import urlparse
+
+from kgpex.errors import KgpexError
+from kgpex.io import atomic_path
+from kgpex.sources import local_path
+
+# Sources may be URLs of these schemes, or plain paths (read through file:// URLs).
+ALLOWED_SCHEMES = ("http", "https", "ftp", "file")
+# IDs that become file names and command arguments: no leading '-' (an option) or '.' ('..').
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+INDIVIDUAL_ID = re.compile(r"(HG|NA)[0-9]{5}")
+MD5 = re.compile(r"[0-9a-fA-F]{32}")
+# salmon.extra_args is split into words by the shell: options and values only.
+SHELL_WORDS = re.compile(r"[A-Za-z0-9_.,:=+/ -]*")
+# A URL reaches logs and tool arguments: no whitespace, quotes, shell redirections or control
+# characters (a query string's ? & ; = stay allowed).
+URL_UNSAFE = re.compile(r"[\s\"'`\\<>|$\x00-\x1f\x7f]")
+GTF_GENE_RECORDS = 1000
+OUTPUT_COLUMNS = ("input", "source", "finding")
+
+
+# -- IDs and URLs (also for resolvers that read IDs from an API) -------------------------------
+
+
+def check_run_id(run: str, where: str) -> str:
+    """A run accession safe as a file name and a command argument; ``where`` names file/row."""
+    if not RUN_ID.fullmatch(run or ""):
+        raise KgpexError(
+            f"{where}: run_accession '{run}' is not a run ID (letters, digits, _ . -; "
+            "starting with a letter or digit)"
+        )
+    return run
+
+
+def check_individual_id(individual: str, where: str) -> str:
+    if not INDIVIDUAL_ID.fullmatch(individual or ""):
+        raise KgpexError(
+            f"{where}: individual '{individual}' is not a 1000 Genomes ID (HG or NA and 5 digits)"
+        )
+    return individual
+
+
+def check_source(source: str, where: str) -> str:
+    """A URL of an allowed scheme, or a plain path; ``where`` names the field or file/row."""
+    if URL_UNSAFE.search(source):
+        bad = URL_UNSAFE.search(source).group(0)
+        raise KgpexError(f"{where}: character {bad!r} is not allowed in a URL or path: {source!r}")
+    scheme = urlparse(source).scheme
+    if scheme and scheme not in ALLOWED_SCHEMES:
+        raise KgpexError(
+            f"{where}: unsupported URL scheme '{scheme}' in {source} "
+            f"(use {', '.join(ALLOWED_SCHEMES)} or a local path)"
+        )
+    return source
+
+
+# -- parse time: the config --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    field: str  # config key, e.g. "genotypes.vcf_url (chr22)"
+    source: str
+    used: bool  # read by this configuration (e.g. the genome only with decoys)
+    index: bool = False  # a VCF: its .tbi is read too
+
+
+def config_sources(config: dict) -> list[ConfigSource]:
+    """Every URL or path the (schema-validated) config names, and whether this run reads it."""
+    from kgpex.genotypes import vcf_source
+
+    samples, reference, genotypes = config["samples"], config["reference"], config["genotypes"]
+    decoys = reference["decoys"] and config["salmon"]["settings"] != "mage"  # as reference.smk
+    found = [
+        ConfigSource("samples.run_table", samples.get("run_table", ""), True),
+        ConfigSource("reference.transcripts_url", reference["transcripts_url"], True),
+        ConfigSource("reference.annotation_url", reference["annotation_url"], True),
+        ConfigSource("reference.genome_url", reference["genome_url"], decoys),
+        ConfigSource("reference.md5sums_url", reference["md5sums_url"], True),
+        ConfigSource("genotypes.md5sums_url", genotypes["md5sums_url"], True),
+        ConfigSource("eqtl.dbsnp", config["eqtl"]["dbsnp"], True),
+    ]
+    for chrom in genotypes["chromosomes"]:
+        key = "vcf_url_chrX" if chrom == "chrX" and genotypes.get("vcf_url_chrX") else "vcf_url"
+        found.append(
+            ConfigSource(f"genotypes.{key} ({chrom})", vcf_source(genotypes, chrom), True, True)
+        )
+    return [s for s in found if s.source]
+
+
+def _produced(path: Path, produced_under: Iterable[str | os.PathLike]) -> bool:
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(Path(d).resolve()) for d in produced_under)
+
+
+def check_config(config: dict, produced_under: Iterable[str | os.PathLike] = ()) -> None:
+    """Parse-time checks beyond the schema; raise one line naming the config field.
+
+    ``produced_under``: folders whose files a rule of the workflow writes (the demo cohort), so
+    that a missing file there is not yet an error.
+    """
+    produced_under = list(produced_under)
+    for item in config_sources(config):
+        check_source(item.source, f"config: field '{item.field}'")
+        path = local_path(item.source)
+        if path is None or not item.used or _produced(path, produced_under):
+            continue
+        if not path.is_file():
+            raise KgpexError(f"config: field '{item.field}': file not found: {path}")
+        if item.index and not Path(f"{path}.tbi").is_file():
+            raise KgpexError(
+                f"config: field '{item.field}': index not found: {path}.tbi "
+                f"(index it with 'tabix -p vcf {path}')"
+            )
+    extra = config["salmon"]["extra_args"]
+    if not SHELL_WORDS.fullmatch(extra):
+        bad = next(c for c in extra if not SHELL_WORDS.fullmatch(c))
+        raise KgpexError(
+            f"config: field 'salmon.extra_args': character {bad!r} is not allowed (salmon options "
+            "and values only: letters, digits, spaces and _ . , : = + / -)"
+        )
+    kmer = config["reference"]["kmer"]
+    if kmer % 2 == 0:
+        raise KgpexError(f"config: field 'reference.kmer': {kmer} is even; salmon needs an odd k")
+
+
+# -- rule check_inputs: file contents ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    input: str
+    source: str
+    finding: str
+
+
+def _open_text(path: Path) -> IO[str]:
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    return gzip.open(path, "rt") if magic == b"\x1f\x8b" else open(path)
+
+
+_ATTRIBUTE = {
+    key: re.compile(rf'(?:^|;)\s*{key} "([^"]*)"')
+    for key in ("gene_id", "gene_name", "gene_type", "gene_biotype")
+}
+
+
+def check_gtf(
+    gtf: str | os.PathLike,
+    chromosomes: Iterable[str],
+    gene_records: int = GTF_GENE_RECORDS,
+    label: str | None = None,
+) -> Finding:
+    """The first ``gene_records`` gene rows carry gene_id, gene_name and gene_type (or
+    gene_biotype); every chromosome in ``chromosomes`` has a gene row under that name.
+
+    Only the first column of the rest is looked at (a GENCODE GTF is sorted by chromosome).
+    """
+    gtf = Path(gtf)
+    label = label or str(gtf)
+    genes_checked = 0
+    gene_chroms: set[str] = set()
+    try:
+        with _open_text(gtf) as fh:
+            for n, line in enumerate(fh, start=1):
+                if line.startswith("#") or not line.strip():
+                    continue
+                fields = line.split("\t", 3)
+                if len(fields) < 4:
+                    raise KgpexError(f"{label} line {n}: not a GTF row (fewer than 9 tab-separated fields)")
+                if fields[2] != "gene":
+                    continue
+                gene_chroms.add(fields[0])
+                if genes_checked < gene_records:
+                    _check_gene_attributes(line, label, n)
+                    genes_checked += 1
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        raise KgpexError(f"{label}: cannot read the GTF ({err})") from None
+    if not genes_checked:
+        raise KgpexError(f"{label}: no gene rows (feature 'gene') in the GTF")
+    missing = [c for c in chromosomes if c not in gene_chroms]
+    if missing:
+        bare = [c.removeprefix("chr") for c in missing if c.removeprefix("chr") in gene_chroms]
+        shown = ", ".join(sorted(gene_chroms)[:8]) + (", ..." if len(gene_chroms) > 8 else "")
+        if bare:
+            raise KgpexError(
+                f"{label}: chromosome naming: the GTF names chromosomes without 'chr' "
+                f"({', '.join(bare)}), the config and VCFs use {', '.join(missing)}; use a "
+                "GENCODE GTF (chr-prefixed names)"
+            )
+        raise KgpexError(
+            f"{label}: no genes on {', '.join(missing)} (genotypes.chromosomes); "
+            f"chromosomes with genes in the GTF: {shown}"
+        )
+    return Finding(
+        "annotation",
+        label,
+        f"{genes_checked} gene records carry gene_id, gene_name, gene_type; "
+        f"genes on {len(gene_chroms)} chromosomes",
+    )
+
+
+def _check_gene_attributes(line: str, label: str, n: int) -> None:
+    fields = line.rstrip("\n").split("\t")
+    if len(fields) != 9:
+        raise KgpexError(f"{label} line {n}: expected 9 tab-separated GTF fields, found {len(fields)}")
+    attributes = fields[8]
+    gene_id = _ATTRIBUTE["gene_id"].search(attributes)
+    if not gene_id:
+        raise KgpexError(f"{label} line {n}: gene row without gene_id")
+    for key, alternative in (("gene_name", None), ("gene_type", "gene_biotype")):
+        if not _ATTRIBUTE[key].search(attributes) and not (
+            alternative and _ATTRIBUTE[alternative].search(attributes)
+        ):
+            raise KgpexError(
+                f"{label} line {n}: gene {gene_id.group(1)} has no {key} attribute "
+                "(a GENCODE GTF names every gene)"
+            )
+
+
+def vcf_header(source: str, label: str):
+    """The header of a VCF (local path or URL), read without fetching the records."""
+    import pysam
+
+    path = local_path(source)
+    target = str(path) if path is not None else source
+    if path is not None and not path.is_file():
+        raise KgpexError(f"{label}: VCF not found: {path}")
+    try:
+        with pysam.VariantFile(target) as vf:
+            header = vf.header
+            contigs = list(header.contigs)
+            if not contigs:
+                # No ##contig lines: the first record names the chromosome.
+                first = next(iter(vf), None)
+                contigs = [first.chrom] if first is not None else []
+            return list(header.samples), contigs
+    except (OSError, ValueError, StopIteration) as err:
+        raise KgpexError(f"{label}: not a readable VCF ({err})") from None
+
+
+def check_vcf(source: str, chrom: str, individuals: Iterable[str], label: str) -> Finding:
+    """The VCF has samples, every individual among them, and ``chrom`` (or its bare name)."""
+    samples, contigs = vcf_header(source, label)
+    if not samples:
+        raise KgpexError(f"{label}: the VCF has no samples (a sites-only VCF); genotypes are needed")
+    present = set(samples)
+    missing = sorted(set(individuals) - present)
+    if missing:
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise KgpexError(
+            f"{label}: {len(missing)} cohort individual(s) not among the VCF's "
+            f"{len(samples)} samples: {shown}"
+        )
+    bare = chrom.removeprefix("chr")
+    if chrom in contigs:
+        contig = chrom
+    elif bare in contigs:
+        contig = bare  # renamed to chr-prefixed by cohort_genotypes
+    else:
+        shown = ", ".join(contigs[:10]) + (" ..." if len(contigs) > 10 else "")
+        raise KgpexError(
+            f"{label}: chromosome naming: neither {chrom} nor {bare} is among the VCF's "
+            f"contigs ({shown or 'none'})"
+        )
+    return Finding(
+        f"vcf {chrom}", label, f"{len(samples)} samples, all cohort individuals; contig {contig}"
+    )
+
+
+def _rows(path: str | os.PathLike, columns: Iterable[str]) -> list[tuple[int, dict]]:
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh, delimiter="\t")
+        absent = [c for c in columns if c not in (reader.fieldnames or [])]
+        if absent:
+            raise KgpexError(f"{path} line 1: missing column(s) {', '.join(absent)}")
+        return list(enumerate(reader, start=2))
+
+
+def check_resolved_samples(
+    individuals: str | os.PathLike, runs: str | os.PathLike, sources: str | os.PathLike
+) -> tuple[list[str], list[Finding]]:
+    """The resolved sheets' IDs, URLs and md5s by pattern; returns the individuals."""
+    cohort = []
+    for n, row in _rows(individuals, ["individual"]):
+        cohort.append(check_individual_id(row["individual"], f"{individuals} line {n}"))
+    run_ids = []
+    for n, row in _rows(runs, ["run_accession", "individual"]):
+        run_ids.append(check_run_id(row["run_accession"], f"{runs} line {n}"))
+        check_individual_id(row["individual"], f"{runs} line {n}")
+    for n, row in _rows(sources, ["run_accession", "url_1", "url_2", "md5_1", "md5_2"]):
+        where = f"{sources} line {n}"
+        check_run_id(row["run_accession"], where)
+        for mate in ("1", "2"):
+            if row[f"url_{mate}"]:
+                check_source(row[f"url_{mate}"], f"{where}: field 'url_{mate}'")
+            md5 = row[f"md5_{mate}"]
+            if md5 and not MD5.fullmatch(md5):
+                raise KgpexError(f"{where}: field 'md5_{mate}': '{md5}' is not an md5 (32 hex digits)")
+    findings = [
+        Finding("individuals", str(individuals), f"{len(cohort)} individual IDs"),
+        Finding("runs", str(runs), f"{len(run_ids)} run IDs"),
+        Finding("run sources", str(sources), "URLs and md5s well-formed"),
+    ]
+    return cohort, findings
+
+
+def check_inputs(
+    individuals: str | os.PathLike,
+    runs: str | os.PathLike,
+    sources: str | os.PathLike,
+    gtf: str | os.PathLike,
+    vcf_sources: dict[str, str],
+    dest: str | os.PathLike,
+    gene_records: int = GTF_GENE_RECORDS,
+    gtf_label: str | None = None,
+) -> list[Finding]:
+    """Rule check_inputs: every content check, then ``dest`` (``input source finding``)."""
+    cohort, findings = check_resolved_samples(individuals, runs, sources)
+    findings.append(check_gtf(gtf, vcf_sources, gene_records, label=gtf_label))
+    for chrom, source in vcf_sources.items():
+        findings.append(check_vcf(source, chrom, cohort, label=source))
+    with atomic_path(dest) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(OUTPUT_COLUMNS)
+        for finding in findings:
+            writer.writerow([finding.input, finding.source, finding.finding])
+    return findings

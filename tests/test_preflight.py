@@ -1,0 +1,296 @@
+"""kgpex.preflight: parse-time config checks and the check_inputs content checks."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from pathlib import Path
+
+import pytest
+import yaml
+
+from input_fixtures import INDIVIDUALS, gene_line, write_cohort, write_gtf, write_vcf
+from kgpex.errors import KgpexError
+from kgpex.preflight import (
+    check_config,
+    check_gtf,
+    check_individual_id,
+    check_inputs,
+    check_resolved_samples,
+    check_run_id,
+    check_source,
+    check_vcf,
+    config_sources,
+)
+from kgpex.sheets import validate_config
+from workdirs import ROOT, _merge
+
+
+def _config(overrides: dict) -> dict:
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    return validate_config(_merge(config, overrides))
+
+
+@pytest.fixture
+def cohort(tmp_path) -> dict:
+    return write_cohort(tmp_path / "cohort")
+
+
+# -- IDs and URLs ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("run", ["SRR1234567", "ERR0001", "my_run.2-b"])
+def test_run_ids_that_are_safe_pass(run):
+    assert check_run_id(run, "runs.tsv line 2") == run
+
+
+@pytest.mark.parametrize("run", ["", "-rf", "..", ".hidden", "SRR1;ls", "SRR1 2", "SRR$(x)", "a/b"])
+def test_run_ids_unsafe_as_names_or_arguments_are_rejected(run):
+    with pytest.raises(KgpexError, match=r"^runs.tsv line 2: run_accession .* is not a run ID"):
+        check_run_id(run, "runs.tsv line 2")
+
+
+@pytest.mark.parametrize("individual", ["HG0096", "NA12878;", "hg00096", "HG00096 "])
+def test_individual_ids_out_of_pattern_are_rejected(individual):
+    with pytest.raises(KgpexError, match="is not a 1000 Genomes ID"):
+        check_individual_id(individual, "individuals.tsv line 3")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "https://ftp.ebi.ac.uk/pub/x.gtf.gz",
+        "ftp://ftp.sra.ebi.ac.uk/vol1/x_1.fastq.gz",
+        "file:///data/x.vcf.gz",
+        "relative/path.vcf.gz",
+        "/abs/path.vcf.gz",
+        "https://www.ebi.ac.uk/ena/portal/api/filereport?accession=PRJ1&result=read_run",
+    ],
+)
+def test_allowed_sources_pass(source):
+    assert check_source(source, "config: field 'x'") == source
+
+
+@pytest.mark.parametrize(
+    "source, problem",
+    [
+        ("s3://bucket/x.vcf.gz", "unsupported URL scheme 's3'"),
+        ("gs://bucket/x.vcf.gz", "unsupported URL scheme 'gs'"),
+        ("https://host/x`id`.gz", "character '`'"),
+        ("https://host/a b.gz", "character ' '"),
+        ("x.gz$(reboot)", r"character '\$'"),
+        ("x.gz\nrm", "character '\\\\n'"),
+    ],
+)
+def test_unsupported_or_unsafe_sources_are_rejected(source, problem):
+    with pytest.raises(KgpexError, match=r"^config: field 'x': " + problem):
+        check_source(source, "config: field 'x'")
+
+
+# -- parse time: the config --------------------------------------------------------------------
+
+
+def test_a_config_of_existing_local_files_passes(cohort):
+    check_config(_config(cohort))
+
+
+def test_the_demo_config_passes_because_the_demo_rule_makes_its_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no generated demo here
+    check_config(_config({}), produced_under=["resources/demo/generated"])
+    with pytest.raises(KgpexError, match="file not found"):
+        check_config(_config({}), produced_under=[])
+
+
+def test_config_sources_name_each_chromosome_and_skip_the_unused_genome(cohort):
+    config = _config(_merge(cohort, {"reference": {"genome_url": "g.fa.gz", "decoys": False}}))
+    fields = {s.field: s for s in config_sources(config)}
+    assert fields["genotypes.vcf_url (chr22)"].source.endswith("cohort_chr22.vcf.gz")
+    assert not fields["reference.genome_url"].used
+    check_config(config)  # the genome is not read without decoys
+    config["reference"]["decoys"] = True
+    with pytest.raises(KgpexError, match="field 'reference.genome_url': file not found: g.fa.gz"):
+        check_config(config)
+
+
+def test_a_missing_gtf_names_the_field_and_path(cohort, tmp_path):
+    gone = tmp_path / "gone.gtf.gz"
+    cohort["reference"]["annotation_url"] = str(gone)
+    with pytest.raises(KgpexError) as err:
+        check_config(_config(cohort))
+    assert str(err.value) == f"config: field 'reference.annotation_url': file not found: {gone}"
+
+
+def test_a_local_vcf_without_index_is_rejected(cohort, tmp_path):
+    Path(cohort["genotypes"]["vcf_url"].replace("{chrom}", "chr21") + ".tbi").unlink()
+    with pytest.raises(KgpexError, match=r"'genotypes.vcf_url \(chr21\)': index not found: .*\.tbi"):
+        check_config(_config(cohort))
+
+
+def test_an_unsupported_scheme_in_a_chromosome_vcf_is_rejected(cohort):
+    cohort["genotypes"]["vcf_url_chrX"] = "s3://bucket/chrX.vcf.gz"
+    cohort["genotypes"]["chromosomes"] = ["chr22", "chrX"]
+    with pytest.raises(KgpexError, match=r"'genotypes.vcf_url_chrX \(chrX\)': unsupported URL scheme 's3'"):
+        check_config(_config(cohort))
+
+
+def test_salmon_extra_args_with_shell_syntax_are_rejected(cohort):
+    check_config(_config(_merge(cohort, {"salmon": {"extra_args": "--seqBias --numBootstraps=10"}})))
+    with pytest.raises(KgpexError, match=r"'salmon.extra_args': character ';' is not allowed"):
+        check_config(_config(_merge(cohort, {"salmon": {"extra_args": "--seqBias; rm -rf ~"}})))
+
+
+def test_an_even_kmer_is_rejected(cohort):
+    with pytest.raises(KgpexError, match=r"'reference.kmer': 30 is even"):
+        check_config(_config(_merge(cohort, {"reference": {"kmer": 30}})))
+
+
+# -- the GTF -----------------------------------------------------------------------------------
+
+
+def test_a_gencode_like_gtf_passes(tmp_path):
+    finding = check_gtf(write_gtf(tmp_path / "a.gtf.gz"), ["chr21", "chr22"])
+    assert finding.finding.startswith("6 gene records carry gene_id, gene_name, gene_type")
+
+
+def test_a_gtf_without_gene_name_names_the_line(tmp_path):
+    gtf = write_gtf(tmp_path / "a.gtf.gz", named=False)
+    with pytest.raises(KgpexError) as err:
+        check_gtf(gtf, ["chr21"])
+    assert str(err.value) == (
+        f"{gtf} line 2: gene ENSG00000000001.1 has no gene_name attribute (a GENCODE GTF names every gene)"
+    )
+
+
+def test_only_the_first_gene_records_are_checked_for_attributes(tmp_path):
+    gtf = tmp_path / "a.gtf"
+    gtf.write_text(gene_line("chr21", 1) + gene_line("chr22", 2, name=False))
+    check_gtf(gtf, ["chr21", "chr22"], gene_records=1)
+    with pytest.raises(KgpexError, match="line 2: gene ENSG00000000002.1 has no gene_name"):
+        check_gtf(gtf, ["chr21", "chr22"], gene_records=2)
+
+
+def test_gene_biotype_stands_for_gene_type(tmp_path):
+    gtf = tmp_path / "a.gtf"
+    gtf.write_text(gene_line("chr21", 1).replace("gene_type", "gene_biotype"))
+    check_gtf(gtf, ["chr21"])
+
+
+def test_a_gtf_with_bare_chromosome_names_is_a_naming_disagreement(tmp_path):
+    gtf = write_gtf(tmp_path / "a.gtf.gz", chroms=["21", "22"])
+    with pytest.raises(KgpexError, match=r"chromosome naming: the GTF names chromosomes without 'chr' \(21, 22\)"):
+        check_gtf(gtf, ["chr21", "chr22"])
+
+
+def test_a_gtf_without_genes_on_a_genotyped_chromosome_is_rejected(tmp_path):
+    gtf = write_gtf(tmp_path / "a.gtf.gz", chroms=["chr21"])
+    with pytest.raises(KgpexError, match=r"no genes on chr22 \(genotypes.chromosomes\); chromosomes with genes in the GTF: chr21"):
+        check_gtf(gtf, ["chr21", "chr22"])
+
+
+def test_a_gtf_that_is_not_a_gtf_is_rejected(tmp_path):
+    bad = tmp_path / "a.gtf.gz"
+    bad.write_bytes(gzip.compress(b"just text\n"))
+    with pytest.raises(KgpexError, match="line 1: not a GTF row"):
+        check_gtf(bad, ["chr21"])
+    bad.write_bytes(b"\x1f\x8b broken gzip")
+    with pytest.raises(KgpexError, match="cannot read the GTF"):
+        check_gtf(bad, ["chr21"])
+
+
+# -- VCF headers -------------------------------------------------------------------------------
+
+
+def test_a_vcf_with_the_cohort_and_chromosome_passes(tmp_path):
+    vcf = write_vcf(tmp_path / "c.vcf.gz", "chr22")
+    finding = check_vcf(str(vcf), "chr22", INDIVIDUALS, label=str(vcf))
+    assert finding.finding == "2 samples, all cohort individuals; contig chr22"
+    # file:// URLs read the same file.
+    check_vcf(vcf.resolve().as_uri(), "chr22", INDIVIDUALS, label="x")
+
+
+def test_a_vcf_with_bare_contig_names_passes(tmp_path):
+    # cohort_genotypes renames 22 -> chr22.
+    vcf = write_vcf(tmp_path / "c.vcf.gz", "22")
+    assert check_vcf(str(vcf), "chr22", INDIVIDUALS, "x").finding.endswith("contig 22")
+
+
+def test_a_vcf_without_contig_lines_is_named_by_its_first_record(tmp_path):
+    vcf = write_vcf(tmp_path / "c.vcf.gz", "chr22", contigs=[])  # header without ##contig
+    assert check_vcf(str(vcf), "chr22", INDIVIDUALS, "x").finding.endswith("contig chr22")
+
+
+def test_a_sites_only_vcf_is_rejected(tmp_path):
+    vcf = write_vcf(tmp_path / "c.vcf.gz", "chr22", samples=[])
+    with pytest.raises(KgpexError, match=r"^lbl: the VCF has no samples"):
+        check_vcf(str(vcf), "chr22", INDIVIDUALS, "lbl")
+
+
+def test_individuals_missing_from_the_vcf_are_listed(tmp_path):
+    vcf = write_vcf(tmp_path / "c.vcf.gz", "chr22", samples=["HG00096", "HG00097"])
+    with pytest.raises(KgpexError) as err:
+        check_vcf(str(vcf), "chr22", INDIVIDUALS, "lbl")
+    assert str(err.value) == "lbl: 1 cohort individual(s) not among the VCF's 2 samples: NA12878"
+
+
+def test_a_vcf_with_other_contig_names_is_a_naming_disagreement(tmp_path):
+    vcf = write_vcf(tmp_path / "c.vcf.gz", "chr22", contigs=["NC_000022.11"])
+    with pytest.raises(KgpexError, match=r"chromosome naming: neither chr22 nor 22 is among the VCF's contigs \(NC_000022.11\)"):
+        check_vcf(str(vcf), "chr22", INDIVIDUALS, "lbl")
+
+
+def test_a_missing_or_unreadable_vcf_is_one_line(tmp_path):
+    with pytest.raises(KgpexError, match="lbl: VCF not found"):
+        check_vcf(str(tmp_path / "none.vcf.gz"), "chr22", INDIVIDUALS, "lbl")
+    bad = tmp_path / "bad.vcf.gz"
+    bad.write_bytes(gzip.compress(b"not a vcf\n"))
+    with pytest.raises(KgpexError, match="lbl: not a readable VCF"):
+        check_vcf(str(bad), "chr22", INDIVIDUALS, "lbl")
+
+
+# -- resolved sheets and the whole job ---------------------------------------------------------
+
+
+def _resolved(tmp_path, run="SRR0000001", url="https://h/x_1.fastq.gz", md5="0" * 32):
+    ind = tmp_path / "individuals.tsv"
+    ind.write_text("individual\tpopulation\tcontinental_group\tsex\nHG00096\tGBR\tEUR\tmale\n")
+    runs = tmp_path / "runs.tsv"
+    runs.write_text(f"run_accession\tindividual\tbatch\n{run}\tHG00096\tb1\n")
+    sources = tmp_path / "run_sources.tsv"
+    sources.write_text(
+        "run_accession\tsource\turl_1\turl_2\tmd5_1\tmd5_2\tbytes_1\tbytes_2\n"
+        f"{run}\tena\t{url}\thttps://h/x_2.fastq.gz\t{md5}\t{'1' * 32}\t10\t10\n"
+    )
+    return ind, runs, sources
+
+
+def test_resolved_sheets_with_safe_ids_and_urls_pass(tmp_path):
+    cohort, _ = check_resolved_samples(*_resolved(tmp_path))
+    assert cohort == ["HG00096"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, problem",
+    [
+        ({"run": "SRR1;rm"}, r"runs.tsv line 2: run_accession 'SRR1;rm' is not a run ID"),
+        ({"url": "s3://b/x_1.fastq.gz"}, r"run_sources.tsv line 2: field 'url_1': unsupported URL scheme 's3'"),
+        ({"md5": "abc"}, r"run_sources.tsv line 2: field 'md5_1': 'abc' is not an md5"),
+    ],
+)
+def test_resolved_sheets_from_an_api_are_checked_by_pattern(tmp_path, kwargs, problem):
+    with pytest.raises(KgpexError, match=problem):
+        check_resolved_samples(*_resolved(tmp_path, **kwargs))
+
+
+def test_check_inputs_writes_one_finding_per_input(tmp_path):
+    cohort = write_cohort(tmp_path / "c")
+    vcfs = {c: cohort["genotypes"]["vcf_url"].replace("{chrom}", c) for c in ("chr21", "chr22")}
+    dest = tmp_path / "out" / "inputs_checked.tsv"
+    dest.parent.mkdir()
+    check_inputs(
+        *_resolved(tmp_path), cohort["reference"]["annotation_url"], vcfs, dest
+    )
+    with open(dest) as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert [r["input"] for r in rows] == [
+        "individuals", "runs", "run sources", "annotation", "vcf chr21", "vcf chr22"
+    ]

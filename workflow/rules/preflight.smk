@@ -1,0 +1,49 @@
+# Stage preflight: bad input stops the run before any expensive job, with one line naming the
+# file and field. Logic: kgpex.preflight.
+# - Now, while Snakemake reads the workflow: the config's URLs and paths (scheme; local files
+#   exist unless the demo rule makes them), shell-bound option strings, salmon's k.
+# - Rule check_inputs: the GTF's gene records and chromosome names, each VCF's header (samples,
+#   cohort, chromosome) and the resolved sheets' IDs and URLs. download_fastq, salmon_index,
+#   salmon_quant, download_vcf and cohort_genotypes take its output as an (ancient) input.
+# Included after demo.smk (DEMO_DIR) and before the stages whose rules need INPUTS_CHECKED; its
+# input functions read REFERENCE_FILES and VCF_SOURCES, defined by later stages.
+from kgpex import preflight as kgpex_preflight
+
+try:
+    kgpex_preflight.check_config(config, produced_under=[DEMO_DIR])
+except KgpexError as err:
+    _stop(err)
+
+INPUTS_CHECKED = f"{RESULTS}/preflight/inputs_checked.tsv"
+
+
+rule check_inputs:
+    input:
+        individuals=RESOLVED_INDIVIDUALS,
+        runs=RESOLVED_RUNS,
+        sources=RESOLVED_SOURCES,
+        gtf=lambda wildcards: REFERENCE_FILES["annotation"],
+        # Local VCFs (the demo's) must exist first; remote ones are read in place.
+        local_vcfs=lambda wildcards: [
+            path for chrom in GENOTYPE_CHROMS for path in VCF_LOCAL_INPUTS[chrom]
+        ],
+    output:
+        INPUTS_CHECKED,
+    log:
+        f"{LOGS}/check_inputs/check_inputs.log",
+    conda:
+        env("python")
+    container:
+        container("python")
+    threads: 1
+    resources:
+        mem_mb=by_attempt(1000),
+        runtime=30,
+    params:
+        vcf_sources=lambda wildcards: {
+            chrom: VCF_SOURCES[chrom] for chrom in GENOTYPE_CHROMS
+        },
+        gtf_source=config["reference"]["annotation_url"],
+        gene_records=kgpex_preflight.GTF_GENE_RECORDS,
+    script:
+        "../scripts/check_inputs.py"

@@ -1,0 +1,28 @@
+"""check_inputs: GTF, VCF headers and resolved sheets checked before expensive jobs (kgpex.preflight)."""
+
+import _bootstrap  # noqa: F401
+
+import logging
+
+from kgpex.preflight import check_inputs
+from kgpex.rulescript import run
+
+log = logging.getLogger("kgpex")
+
+
+def main(snakemake):
+    findings = check_inputs(
+        snakemake.input.individuals,
+        snakemake.input.runs,
+        snakemake.input.sources,
+        snakemake.input.gtf,
+        dict(snakemake.params.vcf_sources),
+        snakemake.output[0],
+        gene_records=snakemake.params.gene_records,
+        gtf_label=snakemake.params.gtf_source,
+    )
+    for finding in findings:
+        log.info("%s: %s: %s", finding.input, finding.source, finding.finding)
+
+
+run(main, snakemake)
