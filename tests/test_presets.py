@@ -1,21 +1,19 @@
-"""kgpex.presets: MAGE runs -> 1000 Genomes IDs through ENA's sample fields, the 2026 sample
-swap, overrides, and failures that list every run. Fixtures are synthetic rows in the real
-column layouts (MAGE's updated_metadata.tsv, ENA's filereport), served from file paths or a
-loopback HTTP server."""
+"""kgpex.presets (through kgpex.samples.resolve_mage, the method ``mage``): MAGE runs -> 1000
+Genomes IDs through ENA's sample fields, the 2026 sample swap, overrides, and failures that
+list every run. Fixtures are synthetic rows in the real column layouts (MAGE's
+updated_metadata.tsv, ENA's filereport)."""
 
 from __future__ import annotations
 
 import csv
-import functools
-import hashlib
-import http.server
-import threading
 from pathlib import Path
 
 import pytest
 
 from kgpex import presets
 from kgpex.errors import KgpexError
+from kgpex.runtable import ENA_FIELDS
+from kgpex.samples import ResolvedPaths, resolve_mage
 from kgpex.sheets import load_sheets
 
 META_HEADER = presets.METADATA_COLUMNS
@@ -33,7 +31,7 @@ LIBRARIES = [
     ("GM19238-10-2", "GM19238", "NA19238", "10", "AFR", "YRI", "female", 7000),
 ]
 
-ENA_HEADER = presets.ENA_FIELDS.split(",")
+ENA_HEADER = list(ENA_FIELDS)
 # run, sample_alias, sample_title, library_name, read_count
 RUNS = [
     ("SRR90000001", "GM12878", "LCL RNA-seq of GM12878", "GM12878", 1000),
@@ -74,23 +72,21 @@ def write_run_table(path: Path, runs) -> Path:
         fh.write("\t".join(ENA_HEADER) + "\n")
         for i, (run, alias, title, library, reads) in enumerate(runs):
             ftp = f"ftp.sra.ebi.ac.uk/vol1/fastq/{run[:6]}/00{i % 10}/{run}/{run}"
-            fh.write(
-                "\t".join(
-                    [
-                        run,
-                        f"SAMN9000{i:04d}",
-                        alias,
-                        title,
-                        library,
-                        str(reads),
-                        str(reads * 200),
-                        f"{ftp}_1.fastq.gz;{ftp}_2.fastq.gz",
-                        f"{i:032x};{i + 1:032x}",
-                        "100;100",
-                    ]
-                )
-                + "\n"
-            )
+            values = {
+                "run_accession": run,
+                "study_accession": "SRP000001",
+                "sample_accession": f"SAMN9000{i:04d}",
+                "sample_alias": alias,
+                "sample_title": title,
+                "library_name": library,
+                "library_layout": "PAIRED",
+                "read_count": str(reads),
+                "base_count": str(reads * 200),
+                "fastq_ftp": f"{ftp}_1.fastq.gz;{ftp}_2.fastq.gz",
+                "fastq_md5": f"{i:032x};{i + 1:032x}",
+                "fastq_bytes": "100;100",
+            }
+            fh.write("\t".join(values[c] for c in ENA_HEADER) + "\n")
     return path
 
 
@@ -107,12 +103,21 @@ def build(tmp_path: Path, runs, overrides: list[str] | None = None, libraries=LI
         ov = tmp_path / "overrides.tsv"
         ov.write_text("run_accession\tlibrary\tindividual\n" + "".join(f"{r}\n" for r in overrides))
     out = tmp_path / "mage"
-    return presets.write_mage_preset(meta, table, out, ov), out
+    out.mkdir(exist_ok=True)
+    paths = ResolvedPaths(
+        str(out / "individuals.tsv"),
+        str(out / "runs.tsv"),
+        str(out / "run_sources.tsv"),
+        str(out / "run_mapping.tsv"),
+    )
+    return resolve_mage(meta, table, paths, ov), out
 
 
 def runs_sheet(out: Path) -> dict[str, tuple[str, str, str]]:
+    """run -> (individual, batch, MAGE library) from runs.tsv and run_mapping.tsv."""
+    library = {r["run_accession"]: r["library"] for r in read_tsv(out / "run_mapping.tsv")}
     return {
-        r["run_accession"]: (r["individual"], r["batch"], r["library"])
+        r["run_accession"]: (r["individual"], r["batch"], library[r["run_accession"]])
         for r in read_tsv(out / "runs.tsv")
     }
 
@@ -303,91 +308,6 @@ def test_metadata_with_a_duplicate_library_fails(tmp_path):
     )
 
 
-# --- command line: downloads through kgpex.download.fetch ----------------------------------
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture
-def served(tmp_path):
-    """A loopback HTTP server for tmp_path/www; yields (directory, base URL)."""
-    www = tmp_path / "www"
-    www.mkdir()
-    handler = functools.partial(QuietHandler, directory=str(www))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield www, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def test_cli_downloads_checks_and_writes_the_sheets(served, tmp_path):
-    www, base = served
-    meta = write_metadata(www / "updated_metadata.tsv")
-    write_run_table(www / "filereport.tsv", RUNS + REPLACEMENTS)
-    out = tmp_path / "out"
-    code = presets.main(
-        [
-            "mage",
-            "--metadata",
-            f"{base}/updated_metadata.tsv",
-            "--metadata-sha256",
-            _sha256(meta),
-            "--run-table",
-            f"{base}/filereport.tsv",
-            "--out",
-            str(out),
-            "--retries",
-            "0",
-        ]
-    )
-    assert code == 0
-    assert len(runs_sheet(out)) == 10
-    assert {p.name for p in out.iterdir()} == {"individuals.tsv", "runs.tsv", "run_mapping.tsv"}
-
-
-def test_cli_rejects_metadata_with_the_wrong_sha256(tmp_path, capsys):
-    meta = write_metadata(tmp_path / "updated_metadata.tsv")
-    table = write_run_table(tmp_path / "filereport.tsv", RUNS)
-    out = tmp_path / "out"
-    code = presets.main(
-        ["mage", "--metadata", str(meta), "--run-table", str(table), "--out", str(out)]
-    )
-    assert code == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == [
-        f"kgpex: {meta}: sha256 {_sha256(meta)}, expected {presets.MAGE_METADATA_SHA256}"
-    ]
-    assert not out.exists()
-
-
-def test_cli_failure_names_the_run_table_url(served, tmp_path, capsys):
-    www, base = served
-    meta = write_metadata(www / "updated_metadata.tsv")
-    write_run_table(www / "filereport.tsv", RUNS + [("SRR90000020", "x", "", "", 1)])
-    out = tmp_path / "out"
-    url = f"{base}/filereport.tsv"
-    code = presets.main(
-        ["mage", "--metadata", str(meta), "--metadata-sha256", _sha256(meta)]
-        + ["--run-table", url, "--out", str(out), "--retries", "0"]
-    )
-    assert code == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1
-    assert err[0].startswith(f"kgpex: {url}: 1 of 11 runs could not be mapped to a MAGE library: ")
-    assert (out / "unmapped_runs.tsv").exists() and not (out / "runs.tsv").exists()
-
-
 def test_map_run_normalises_tokens():
     meta_rows = {
         lib[0].upper(): presets.Library(
@@ -431,31 +351,79 @@ def _merged(base: dict, over: dict) -> dict:
     return out
 
 
-def test_mage_preset_is_valid_and_replaces_every_demo_source():
+PRESETS = sorted(p.stem for p in (ROOT / "config/presets").glob("*.yaml"))
+
+
+def preset_config(name: str) -> dict:
+    """A preset merged over the demo config, validated, methods applied (as common.smk does)."""
     import yaml
 
+    from kgpex.methods import apply_methods
     from kgpex.sheets import validate_config
 
     demo = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    preset = yaml.safe_load((ROOT / "config/presets/mage.yaml").read_text())
-    config = validate_config(_merged(demo, preset))
-    assert (config["cohort"], config["release"]) == ("MAGE", "v1.0")
-    assert config["salmon"]["settings"] == "mage"
-    assert config["eqtl"]["mapper"] == "fastqtl"
-    assert config["covariates"]["hidden_factors"] == "auto"
-    assert config["genotypes"]["chromosomes"] == [f"chr{i}" for i in range(1, 23)] + ["chrX"]
+    preset = yaml.safe_load((ROOT / f"config/presets/{name}.yaml").read_text())
+    return apply_methods(validate_config(_merged(demo, preset)))
+
+
+def test_every_documented_preset_exists():
+    assert PRESETS == ["geuvadis", "mage", "montgomery2010", "pickrell2010"]
+    readme = (ROOT / "config/presets/README.md").read_text()
+    for name in PRESETS:
+        assert f"`{name}.yaml`" in readme, name
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_is_valid_and_replaces_every_demo_source(name):
+    import yaml
+
+    config = preset_config(name)
+    assert config["cohort"] != "DEMO"
+    assert config["samples"]["method"] != "sheets"
     gencode = "https://ftp.ebi.ac.uk/pub/databases/gencode/Gencode_human/release_38/"
     assert config["reference"]["transcripts_url"] == gencode + "gencode.v38.transcripts.fa.gz"
     assert config["reference"]["annotation_url"] == gencode + "gencode.v38.annotation.gtf.gz"
     assert config["reference"]["md5sums_url"] == gencode + "MD5SUMS"
-    assert config["samples"]["accession"] == "PRJNA851328"
-    assert config["samples"]["run_table"] == ""
+    assert config["genotypes"]["chromosomes"] == [f"chr{i}" for i in range(1, 23)] + ["chrX"]
     assert config["genotypes"]["vcf_url"].endswith(
         "CCDG_14151_B01_GRM_WGS_2020-08-05_{chrom}.filtered.shapeit2-duohmm-phased.vcf.gz"
     )
     assert config["genotypes"]["vcf_url_chrX"].endswith(
         "CCDG_14151_B01_GRM_WGS_2020-08-05_chrX.filtered.eagle2-phased.v2.vcf.gz"
     )
-    # Nothing may still point into the demo's generated mirror.
-    flat = yaml.safe_dump({k: v for k, v in config.items() if k != "demo"})
+    # The demo's 10 hidden factors suit ~290 genes, not a genome.
+    assert config["covariates"]["hidden_factors"] != 10
+    # Nothing may still point into the demo's generated mirror, except the demo's own sheets,
+    # which a non-sheets method never reads.
+    samples = {k: v for k, v in config["samples"].items() if k not in ("individuals", "runs")}
+    flat = yaml.safe_dump({**{k: v for k, v in config.items() if k != "demo"}, "samples": samples})
     assert "resources/demo" not in flat
+
+
+def test_mage_preset_runs_mage_methods_on_its_bioproject():
+    config = preset_config("mage")
+    assert (config["cohort"], config["release"]) == ("MAGE", "v1.0")
+    assert config["methods"] == "mage"
+    assert config["salmon"]["settings"] == "mage" and config["reference"]["decoys"] is False
+    assert config["genotypes"]["pca"]["n_covariate_pcs"] == 5
+    assert config["covariates"]["hidden_factors"] == 60
+    assert config["eqtl"]["mapper"] == "fastqtl"
+    assert config["eqtl"]["fastqtl"]["permute"] == [1000, 10000]
+    assert config["eqtl"]["fdr"] == 0.05
+    samples = config["samples"]
+    assert (samples["method"], samples["accession"], samples["run_table"]) == (
+        "mage",
+        "PRJNA851328",
+        "",
+    )
+    assert samples["mage_metadata"] == presets.MAGE_METADATA_URL
+    assert samples["mage_metadata_sha256"] == presets.MAGE_METADATA_SHA256
+    assert samples["expected_individuals"] == 731
+
+
+def test_other_presets_keep_the_modern_methods():
+    for name in ("geuvadis", "montgomery2010", "pickrell2010"):
+        config = preset_config(name)
+        assert config["methods"] == "default", name
+        assert config["eqtl"]["mapper"] == "tensorqtl", name
+        assert config["covariates"]["hidden_factors"] == "auto", name

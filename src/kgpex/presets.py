@@ -1,9 +1,13 @@
-"""Sample sheets for real cohorts, built from public metadata (MAGE first).
+"""Cohort metadata joined to runs: MAGE's library table, ArrayExpress SDRFs, ENA sample fields.
 
-MAGE's library table (``updated_metadata.tsv`` in the MAGE repository) names each library by its
-sequencing ID, Coriell ID and 1000 Genomes ID, but carries no SRA accessions; ENA's run table for
-PRJNA851328 carries accessions and the submitters' sample fields. How those fields name the
-libraries is *unverified*, so the mapping is resolved here from the data and checked:
+Called by kgpex.samples (the checkpoint ``resolve_samples``); each join returns a
+:class:`CohortSamples` that lists every problem at once, so nothing is written half right.
+
+MAGE (``samples.method: mage``). MAGE's library table (``updated_metadata.tsv`` in the MAGE
+repository) names each library by its sequencing ID, Coriell ID and 1000 Genomes ID, but carries
+no SRA accessions; ENA's run table for PRJNA851328 carries accessions and the submitters' sample
+fields. How those fields name the libraries is *unverified*, so the mapping is resolved from the
+data and checked:
 
 1. Every ID-like token (``HG00237``, ``GM12878``, ``NA12878``, ``HG00237-7-1``) in a run's
    ``sample_alias``, ``sample_title`` and ``library_name`` is looked up in the metadata. A
@@ -17,45 +21,28 @@ libraries is *unverified*, so the mapping is resolved here from the data and che
 4. The 2026 sample swap announced by the MAGE authors is applied (see ``MAGE_SAMPLE_SWAP``).
 5. Runs whose mapping is documented (``MAGE_KNOWN_RUNS``) must map as documented, each metadata
    library must be claimed by exactly one run, and every run must be mapped or excluded.
-   Otherwise nothing is written but ``unmapped_runs.tsv``, and the error lists every run.
 
-Command line (downloads through ``kgpex.download.fetch``; the metadata file is sha256-checked)::
-
-    python -m kgpex.presets mage --out config/presets/mage
+SDRF (``sdrf``) and ENA sample fields (``ena``): each run names one 1000 Genomes ID (in an SDRF
+column, or in ENA's sample fields), settled where it does not by an overrides table
+(``run_accession individual``); population and sex come from the SDRF where it has them, else
+from the 1000 Genomes sample panel, which every individual must be in.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
-import logging
 import re
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kgpex.errors import KgpexError
-from kgpex.io import atomic_path
-from kgpex.sources import to_url
-
-log = logging.getLogger("kgpex.presets")
 
 MAGE_METADATA_URL = (
     "https://raw.githubusercontent.com/mccoy-lab/MAGE/f929fb5106055a124c0d18e6431829d428717452/"
     "analysis_pipeline/01_data_preparation/splicing_quantification/scripts/updated_metadata.tsv"
 )
 MAGE_METADATA_SHA256 = "e369888a0961f9f3581c8d64168d5f4f302893703a363b1627d4cc58d35bfe2d"
-ENA_FIELDS = (
-    "run_accession,sample_accession,sample_alias,sample_title,library_name,"
-    "read_count,base_count,fastq_ftp,fastq_md5,fastq_bytes"
-)
-MAGE_RUN_TABLE_URL = (
-    "https://www.ebi.ac.uk/ena/portal/api/filereport?accession=PRJNA851328"
-    f"&result=read_run&fields={ENA_FIELDS}&format=tsv"
-)
-
 METADATA_COLUMNS = (
     "sequencing_id",
     "coriell_id",
@@ -446,192 +433,311 @@ def resolve_runs(
     return sorted(assign.values(), key=lambda a: a.run), problems
 
 
+# --- resolved samples: shared by the MAGE, SDRF and ENA joins ------------------------------
+
+MAPPING_COLUMNS = ("run_accession", "status", "individual", "library", "read_count", "evidence")
+
+
 @dataclass
-class MageSheets:
-    individuals: list[dict]
-    runs: list[dict]
-    assignments: list[Assignment]
+class CohortSamples:
+    """What a join found: the individuals and runs kept, every run's evidence (``mapping``),
+    and every problem (nothing may be written while ``problems`` is not empty)."""
+
+    label: str  # the table the problems are about, for the error line
+    individuals: dict[str, dict] = field(default_factory=dict)  # ID -> individuals-sheet row
+    runs: list[dict] = field(default_factory=list)  # run_accession individual batch
+    mapping: list[dict] = field(default_factory=list)  # MAPPING_COLUMNS
+    problems: list[str] = field(default_factory=list)
 
 
-INDIVIDUAL_COLUMNS = ["individual", "population", "continental_group", "sex"]
-RUN_COLUMNS = ["run_accession", "individual", "batch", "library"]
-MAPPING_COLUMNS = [
-    "run_accession",
-    "status",
-    "library",
-    "individual",
-    "evidence",
-    *SAMPLE_FIELDS,
-    "read_count",
-]
+def _count(value) -> str:
+    return "" if value is None else str(value)
 
 
-def build_mage_sheets(
-    meta: Metadata,
-    runs: dict[str, Run],
-    overrides: dict[str, Override] | None = None,
-    run_table_label: str = "run table",
-) -> MageSheets:
-    """The individuals and runs sheets; one KgpexError listing every problem otherwise."""
+def mage_samples(
+    meta: Metadata, runs: dict[str, Run], overrides: dict[str, Override] | None, label: str
+) -> CohortSamples:
+    """MAGE's runs joined to its library table (``resolve_runs``), as resolved sheets."""
     assignments, problems = resolve_runs(meta, runs, overrides)
-    if problems:
-        raise KgpexError(f"{run_table_label}: " + "; ".join(problems))
-    kept = [a for a in assignments if not a.excluded]
-    run_rows = [
-        {
-            "run_accession": a.run,
-            "individual": a.individual,
-            "batch": a.library.batch,
-            "library": a.library.sequencing_id,
-        }
-        for a in kept
-    ]
-    individual_rows = [
-        {
-            "individual": ind,
-            "population": meta.by_individual[ind][0].subpop,
-            "continental_group": meta.by_individual[ind][0].superpop,
-            "sex": meta.by_individual[ind][0].sex,
-        }
-        for ind in sorted({a.individual for a in kept})
-    ]
-    return MageSheets(individual_rows, run_rows, assignments)
-
-
-def _write_tsv(rows: list[dict], columns: list[str], dest: Path) -> None:
-    with atomic_path(dest) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns, delimiter="\t", lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-
-
-def _mapping_rows(assignments: list[Assignment], runs: dict[str, Run]) -> list[dict]:
-    rows = []
+    result = CohortSamples(label, problems=problems)
     for a in assignments:
-        run = runs[a.run]
         status = "excluded" if a.excluded else ("mapped" if a.library else "unmapped")
-        rows.append(
+        result.mapping.append(
             {
                 "run_accession": a.run,
                 "status": status,
-                "library": a.library.sequencing_id if a.library else "",
                 "individual": a.individual or "",
+                "library": a.library.sequencing_id if a.library else "",
+                "read_count": _count(runs[a.run].read_count),
                 "evidence": a.evidence,
-                **run.fields,
-                "read_count": "" if run.read_count is None else run.read_count,
             }
         )
-    return rows
-
-
-def write_mage_preset(
-    metadata_path: Path,
-    run_table_path: Path,
-    out: Path,
-    overrides_path: Path | None = None,
-    metadata_label: str | None = None,
-    run_table_label: str | None = None,
-) -> MageSheets:
-    """Write ``individuals.tsv``, ``runs.tsv`` and ``run_mapping.tsv`` (every run's evidence)
-    under ``out``. On failure only ``unmapped_runs.tsv`` is written (every run, its status and
-    evidence), so no sheet is ever half right."""
-    from kgpex.sheets import load_sheets
-
-    meta = read_metadata(metadata_path, metadata_label)
-    label = run_table_label or str(run_table_path)
-    runs = read_run_table(run_table_path, label)
-    overrides = read_overrides(overrides_path, meta) if overrides_path else {}
-    out.mkdir(parents=True, exist_ok=True)
-    report = out / "unmapped_runs.tsv"
-    try:
-        result = build_mage_sheets(meta, runs, overrides, label)
-    except KgpexError as err:
-        assignments, _ = resolve_runs(meta, runs, overrides)
-        _write_tsv(_mapping_rows(assignments, runs), MAPPING_COLUMNS, report)
-        raise KgpexError(f"{err} (every run's evidence: {report})") from None
-    with tempfile.TemporaryDirectory(dir=out) as scratch:
-        # The workflow's own schemas and cross-checks, before anything gets its final name.
-        ind_tmp, run_tmp = Path(scratch) / "individuals.tsv", Path(scratch) / "runs.tsv"
-        _write_tsv(result.individuals, INDIVIDUAL_COLUMNS, ind_tmp)
-        _write_tsv(result.runs, RUN_COLUMNS, run_tmp)
-        load_sheets(ind_tmp, run_tmp)
-    _write_tsv(result.individuals, INDIVIDUAL_COLUMNS, out / "individuals.tsv")
-    _write_tsv(result.runs, RUN_COLUMNS, out / "runs.tsv")
-    _write_tsv(_mapping_rows(result.assignments, runs), MAPPING_COLUMNS, out / "run_mapping.tsv")
-    report.unlink(missing_ok=True)
+    if problems:
+        return result
+    for a in assignments:
+        if a.excluded:
+            continue
+        result.runs.append(
+            {"run_accession": a.run, "individual": a.individual, "batch": a.library.batch}
+        )
+        first = meta.by_individual[a.individual][0]
+        result.individuals[a.individual] = {
+            "individual": a.individual,
+            "population": first.subpop,
+            "continental_group": first.superpop,
+            "sex": first.sex,
+        }
     return result
 
 
-def _fetch(source: str, dest: Path, sha256: str | None, retries: int, timeout: float) -> Path:
-    """Download ``source`` (URL or path) with kgpex.download.fetch; check its sha256 if given."""
-    from kgpex.download import fetch
+# --- 1000 Genomes sample panel ---------------------------------------------------------------
 
-    path = fetch(to_url(source), dest, retries=retries, timeout=timeout)
-    if sha256:
-        actual = sha256_of(path)
-        if actual != sha256:
-            path.unlink()
-            raise KgpexError(f"{source}: sha256 {actual}, expected {sha256}")
-    return path
+# Header names (lower case, punctuation dropped) of IGSR's panel files: the 3,202-sample PED
+# (FamilyID SampleID FatherID MotherID Sex Population Superpopulation) and the phase 3 .panel
+# (sample pop super_pop gender).
+_PANEL_COLUMNS = {
+    "individual": ("sampleid", "sample"),
+    "population": ("population", "pop"),
+    "continental_group": ("superpopulation", "superpop"),
+    "sex": ("sex", "gender"),
+}
+_SEX = {"1": "male", "2": "female", "male": "male", "female": "female", "m": "male", "f": "female"}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m kgpex.presets",
-        description="Build a cohort's individuals and runs sheets from public metadata.",
-    )
-    sub = parser.add_subparsers(dest="cohort", required=True)
-    mage = sub.add_parser("mage", help="MAGE (SRA BioProject PRJNA851328)")
-    mage.add_argument(
-        "--metadata", default=MAGE_METADATA_URL, help="MAGE updated_metadata.tsv (URL or path)"
-    )
-    mage.add_argument(
-        "--metadata-sha256",
-        default=MAGE_METADATA_SHA256,
-        help="expected sha256 of the metadata file (default: that of the pinned MAGE commit)",
-    )
-    mage.add_argument(
-        "--run-table", default=MAGE_RUN_TABLE_URL, help="ENA filereport TSV (URL or path)"
-    )
-    mage.add_argument(
-        "--overrides",
-        type=Path,
-        help="TSV with run_accession, library (sequencing_id or 'exclude'), optional individual",
-    )
-    mage.add_argument("--out", type=Path, required=True, help="directory for the sheets")
-    mage.add_argument("--retries", type=int, default=5, help="download retries")
-    mage.add_argument("--timeout", type=float, default=120, help="download timeout (seconds)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        with tempfile.TemporaryDirectory() as downloads:
-            metadata = _fetch(
-                args.metadata,
-                Path(downloads) / "updated_metadata.tsv",
-                args.metadata_sha256 or None,
-                args.retries,
-                args.timeout,
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def read_panel(path: str | Path, label: str | None = None) -> dict[str, dict]:
+    """The 1000 Genomes panel (whitespace-separated, with a header): ID -> individuals-sheet row."""
+    label = label or str(path)
+    with open(path) as fh:
+        lines = [(n, line.split()) for n, line in enumerate(fh, start=1) if line.strip()]
+    if not lines:
+        raise KgpexError(f"{label}: sample panel is empty")
+    header = [_norm(h) for h in lines[0][1]]
+    where = {}
+    for key, names in _PANEL_COLUMNS.items():
+        found = [header.index(n) for n in names if n in header]
+        if not found:
+            raise KgpexError(
+                f"{label} line 1: sample panel lacks a column for {key} (one of {', '.join(names)})"
             )
-            run_table = _fetch(
-                args.run_table, Path(downloads) / "run_table.tsv", None, args.retries, args.timeout
-            )
-            result = write_mage_preset(
-                metadata,
-                run_table,
-                args.out,
-                args.overrides,
-                metadata_label=args.metadata,
-                run_table_label=args.run_table,
-            )
-    except KgpexError as err:
-        print(f"kgpex: {err}", file=sys.stderr)
-        return 1
-    log.info(
-        "wrote %s: %d individuals, %d runs", args.out, len(result.individuals), len(result.runs)
-    )
-    return 0
+        where[key] = found[0]
+    panel: dict[str, dict] = {}
+    for n, values in lines[1:]:
+        if len(values) <= max(where.values()):
+            raise KgpexError(f"{label} line {n}: too few columns")
+        row = {key: values[i] for key, i in where.items()}
+        sex = _SEX.get(row["sex"].lower())
+        if sex is None:
+            raise KgpexError(f"{label} line {n}: sex '{row['sex']}' is not 1/2/male/female")
+        row["sex"] = sex
+        panel[row["individual"]] = row
+    return panel
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+# --- joins by 1000 Genomes IDs in free text (SDRF columns, ENA sample fields) ---------------
+
+
+def kgp_ids(text: str) -> set[str]:
+    """1000 Genomes IDs named in ``text``; Coriell's GM numbers are the NA IDs."""
+    found = set()
+    for m in _TOKEN.finditer(text or ""):
+        ident = m.group(1).upper()
+        found.add("NA" + ident[2:] if ident.startswith("GM") else ident)
+    return found
+
+
+def read_individual_overrides(path: str | Path) -> dict[str, str | None]:
+    """``run_accession individual`` (a 1000 Genomes ID, or ``exclude``): run -> ID or None."""
+    path = Path(path)
+    overrides: dict[str, str | None] = {}
+    for n, row in _read_table(path, ("run_accession", "individual"), "overrides table", str(path)):
+        run, individual = row["run_accession"], row["individual"]
+        if run in overrides:
+            raise KgpexError(f"{path} line {n}: run {run} is overridden twice")
+        if individual.lower() == EXCLUDE:
+            overrides[run] = None
+        elif _KGP_ID.match(individual):
+            overrides[run] = individual
+        else:
+            raise KgpexError(
+                f"{path} line {n}: individual '{individual}' is not a 1000 Genomes ID (nor '{EXCLUDE}')"
+            )
+    return overrides
+
+
+@dataclass(frozen=True)
+class LabelledRun:
+    """A run, the individual its metadata names (None: none or several), and what it says."""
+
+    run: str
+    individual: str | None
+    evidence: str
+    batch: str
+    population: str = ""  # from the metadata, when it has them
+    sex: str = ""
+    read_count: str = ""
+
+
+def join_individuals(
+    labelled: list[LabelledRun],
+    panel: dict[str, dict],
+    overrides: dict[str, str | None],
+    label: str,
+    panel_label: str,
+) -> CohortSamples:
+    """Runs to individuals (overrides win), with population and sex from the metadata where it
+    has them, else from the panel; every individual must be in the panel (the genotypes)."""
+    result = CohortSamples(label)
+    known = {lab.run for lab in labelled}
+    stray = sorted(set(overrides) - known)
+    if stray:
+        result.problems.append(f"the overrides table names runs not in {label}: {', '.join(stray)}")
+    unmapped, outside, conflicts = [], [], []
+    for lab in sorted(labelled, key=lambda x: x.run):
+        individual, evidence, status = lab.individual, lab.evidence, "mapped"
+        if lab.run in overrides:
+            individual, evidence = overrides[lab.run], "overrides table"
+            status = "mapped" if individual else "excluded"
+        elif individual is None:
+            status = "unmapped"
+            unmapped.append(f"{lab.run} ({evidence})")
+        if status == "mapped":
+            ref = panel.get(individual)
+            if ref is None:
+                outside.append(f"{lab.run} ({individual})")
+            else:
+                row = dict(ref)
+                for key in ("population", "sex"):
+                    given = getattr(lab, key) if lab.run not in overrides else ""
+                    if given and given != ref[key]:
+                        conflicts.append(f"{lab.run}: {individual} {key} '{given}' vs '{ref[key]}'")
+                row["individual"] = individual
+                result.individuals[individual] = row
+                result.runs.append(
+                    {"run_accession": lab.run, "individual": individual, "batch": lab.batch}
+                )
+        result.mapping.append(
+            {
+                "run_accession": lab.run,
+                "status": status,
+                "individual": individual or "",
+                "library": "",
+                "read_count": lab.read_count,
+                "evidence": evidence,
+            }
+        )
+    if unmapped:
+        result.problems.append(
+            f"{len(unmapped)} of {len(labelled)} runs name no single 1000 Genomes individual: "
+            + ", ".join(unmapped)
+        )
+    if outside:
+        result.problems.append(
+            f"{len(outside)} runs belong to individuals not in {panel_label}: " + ", ".join(outside)
+        )
+    if conflicts:
+        result.problems.append(
+            f"the metadata contradicts {panel_label}: " + "; ".join(conflicts)
+        )
+    return result
+
+
+SDRF_RUN = "commentenarun"
+SDRF_POPULATION = ("characteristicspopulation", "factorvaluepopulation")
+SDRF_SEX = ("characteristicssex", "factorvaluesex")
+
+
+def read_sdrf(
+    path: str | Path,
+    individual_column: str,
+    batch_column: str,
+    default_batch: str,
+    label: str | None = None,
+) -> list[LabelledRun]:
+    """ArrayExpress/BioStudies SDRF rows (one per file: mates of a run share a row's run) as
+    labelled runs. Headers match with or without brackets and spaces (``Comment[ENA_RUN]`` or
+    R's ``Comment.ENA_RUN.``)."""
+    label = label or str(path)
+    with open(path, newline="") as fh:
+        rows = [r for r in csv.reader(fh, delimiter="\t") if any(v.strip() for v in r)]
+    if len(rows) < 2:
+        raise KgpexError(f"{label}: SDRF has no rows")
+    header = [_norm(h) for h in rows[0]]
+
+    def column(names, what, required):
+        for name in names:
+            if _norm(name) in header:
+                return header.index(_norm(name))
+        if required:
+            raise KgpexError(f"{label} line 1: SDRF lacks column {what}")
+        return None
+
+    run_col = column([SDRF_RUN], "Comment[ENA_RUN]", True)
+    ind_col = column([individual_column], individual_column, True)
+    batch_col = column([batch_column], batch_column, True) if batch_column else None
+    pop_col = column(SDRF_POPULATION, "", False)
+    sex_col = column(SDRF_SEX, "", False)
+    by_run: dict[str, tuple[int, LabelledRun]] = {}
+    for n, values in enumerate(rows[1:], start=2):
+        if len(values) != len(header):
+            raise KgpexError(f"{label} line {n}: {len(values)} columns, header has {len(header)}")
+        run = values[run_col].strip()
+        if not run:
+            raise KgpexError(f"{label} line {n}: empty Comment[ENA_RUN]")
+        cell = values[ind_col].strip()
+        ids = kgp_ids(cell)
+        individual = next(iter(ids)) if len(ids) == 1 else None
+        evidence = (
+            f"{individual_column}={cell}"
+            if individual
+            else f"{individual_column} '{cell}' names {len(ids) or 'no'} 1000 Genomes IDs"
+        )
+        population = values[pop_col].strip() if pop_col is not None else ""
+        sex = _SEX.get(values[sex_col].strip().lower(), "") if sex_col is not None else ""
+        batch = values[batch_col].strip() if batch_col is not None else default_batch
+        if not batch:
+            raise KgpexError(f"{label} line {n}: empty {batch_column}")
+        lab = LabelledRun(run, individual, evidence, batch, population, sex)
+        if run in by_run and by_run[run][1] != lab:
+            raise KgpexError(
+                f"{label} line {n}: run {run} is described differently on line {by_run[run][0]}"
+            )
+        by_run.setdefault(run, (n, lab))
+    return [lab for _, lab in by_run.values()]
+
+
+def label_ena_runs(
+    table: dict, batch_column: str, default_batch: str, label: str
+) -> list[LabelledRun]:
+    """ENA filereport rows (kgpex.runtable.read_run_table) labelled by the 1000 Genomes IDs in
+    their sample fields."""
+    labelled = []
+    for run, entry in table.items():
+        row = entry.row
+        if batch_column and batch_column not in row:
+            raise KgpexError(f"{label} line 1: run table lacks column {batch_column}")
+        named: dict[str, str] = {}
+        for name in SAMPLE_FIELDS:
+            for ident in sorted(kgp_ids(row.get(name, ""))):
+                named.setdefault(ident, f"{name}={row[name]}")
+        if len(named) == 1:
+            ((individual, evidence),) = named.items()
+        else:
+            individual = None
+            evidence = (
+                f"names {', '.join(sorted(named))}"
+                if named
+                else f"no 1000 Genomes ID in {', '.join(SAMPLE_FIELDS)}"
+            )
+        batch = row[batch_column].strip() if batch_column else default_batch
+        if not batch:
+            raise KgpexError(f"{label} line {entry.line}: empty {batch_column}")
+        labelled.append(
+            LabelledRun(
+                run, individual, evidence, batch, read_count=(row.get("read_count") or "").strip()
+            )
+        )
+    return labelled

@@ -1,7 +1,9 @@
 """The run table: where each run's reads come from, checked against the runs sheet.
 
 The input is an ENA filereport TSV (``run_accession``, ``fastq_ftp``, ``fastq_md5``,
-``fastq_bytes``; the last three ``;``-separated, one entry per file, URLs without a scheme).
+``fastq_bytes``; the last three ``;``-separated, one entry per file, URLs without a scheme), or a
+table of one's own reads in the simpler shape ``run_accession fastq_1 fastq_2 [md5_1 md5_2]``
+(URLs or local paths; a runs sheet with these columns is its own run table).
 The output, one row per run of the runs sheet, is the table every download job reads its own row
 from: ``run_accession source url_1 url_2 md5_1 md5_2 bytes_1 bytes_2`` with ``source`` ``ena``
 (FASTQ URLs) or ``sra`` (no FASTQ on ENA: fetched with sra-tools). Standard library only: the
@@ -19,11 +21,13 @@ from typing import Iterable
 
 from kgpex.errors import KgpexError
 from kgpex.io import atomic_path
-from kgpex.sources import with_scheme
+from kgpex.sources import to_url, with_scheme
 
 # Runs that SRA can serve (ENA and DDBJ runs are mirrored there).
 SRA_RUN_ACCESSION = re.compile(r"^[SED]RR\d+$")
-REQUIRED_COLUMNS = ("run_accession", "fastq_ftp")
+# One of the two shapes: ENA's filereport, or per-mate columns for one's own reads.
+ENA_SHAPE = ("run_accession", "fastq_ftp")
+MATES_SHAPE = ("run_accession", "fastq_1", "fastq_2")
 _MATE = re.compile(r"_([12])\.f(?:ast)?q(?:\.gz)?$")
 
 
@@ -76,13 +80,15 @@ class TableRow:
 
 
 def read_run_table(path: str | os.PathLike) -> dict[str, TableRow]:
-    """Rows of an ENA filereport TSV by run accession; duplicate accessions are an error."""
+    """Rows of a run table by run accession; duplicate accessions are an error."""
     path = Path(path)
     if not path.is_file():
         raise KgpexError(f"{path}: run table not found")
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh, delimiter="\t")
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        header = reader.fieldnames or []
+        shape = MATES_SHAPE if "fastq_1" in header else ENA_SHAPE
+        missing = [c for c in shape if c not in header]
         if missing:
             raise KgpexError(f"{path} line 1: missing column(s) {', '.join(missing)}")
         table: dict[str, TableRow] = {}
@@ -100,17 +106,54 @@ def read_run_table(path: str | os.PathLike) -> dict[str, TableRow]:
     return table
 
 
+def check_fetched_run_table(path: str | os.PathLike) -> None:
+    """A downloaded run table: parseable, and not empty (ENA answers an accession without runs
+    with an empty body or a bare header, which must stop the run, not resolve zero runs)."""
+    path = Path(path)
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    if len(lines) <= 1:
+        raise KgpexError(f"{path}: no runs (an empty result: check samples.accession)")
+    read_run_table(path)
+
+
 def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(";") if v.strip()]
+
+
+def _location(value: str, scheme: str) -> str:
+    """A URL for a run table entry: absolute paths as file:// URLs, ENA's scheme-less
+    ``host/path`` entries with ``scheme``, URLs unchanged."""
+    if value.startswith("/"):
+        return Path(value).as_uri()
+    return with_scheme(value, scheme)
+
+
+def _mates_shape_source(run: str, row: dict, path: Path, n: int) -> RunSource | str:
+    """A row of the simple shape: ``fastq_1 fastq_2`` (URLs or paths), optional ``md5_1 md5_2``."""
+    urls = [row.get("fastq_1", "").strip(), row.get("fastq_2", "").strip()]
+    md5s = [(row.get("md5_1") or "").strip().lower(), (row.get("md5_2") or "").strip().lower()]
+    if not any(urls):
+        return "no fastq_1 or fastq_2"
+    if not all(urls):
+        return "single-end: 1 FASTQ file"
+    for value in md5s:
+        if value and not re.fullmatch(r"[0-9a-f]{32}", value):
+            raise KgpexError(f"{path} line {n}: md5 '{value}' is not an md5")
+    return RunSource(run, "ena", to_url(urls[0]), to_url(urls[1]), md5s[0], md5s[1])
 
 
 def run_source(run: str, entry: TableRow, path: Path, scheme: str) -> RunSource | str:
     """The run's source of paired reads, or why it has none (a short phrase)."""
     row, n = entry.row, entry.line
+    if "fastq_1" in row:
+        return _mates_shape_source(run, row, path, n)
     urls = _split(row.get("fastq_ftp"))
     md5s = _split(row.get("fastq_md5"))
     sizes = _split(row.get("fastq_bytes"))
     if not urls:
+        # Only a paired run can come from SRA: fasterq-dump of a single-end run gives one file.
+        if (row.get("library_layout") or "").strip().upper() == "SINGLE":
+            return "single-end (library_layout SINGLE) and no FASTQ"
         if SRA_RUN_ACCESSION.match(run):
             return RunSource(run, "sra")
         return "no FASTQ and not an SRA/ENA/DDBJ run accession"
@@ -145,8 +188,8 @@ def run_source(run: str, entry: TableRow, path: Path, scheme: str) -> RunSource 
     return RunSource(
         run,
         "ena",
-        with_scheme(urls[i1], scheme),
-        with_scheme(urls[i2], scheme),
+        _location(urls[i1], scheme),
+        _location(urls[i2], scheme),
         pick(md5s, i1).lower(),
         pick(md5s, i2).lower(),
         pick(sizes, i1),

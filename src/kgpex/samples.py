@@ -1,11 +1,19 @@
 """Sample resolution: the cohort's individuals and runs, and one source of reads per run.
 
-Rule ``resolve_samples`` (a checkpoint) calls :func:`resolve` and writes three tables under
+Rule ``resolve_samples`` (a checkpoint) calls :func:`resolve` and writes four tables under
 ``results/{cohort}/samples/`` that every later stage reads instead of the config's sheets:
 
 - ``individuals.tsv``: ``individual population continental_group sex`` (the individuals schema);
 - ``runs.tsv``: ``run_accession individual batch`` (the runs schema), one row per run kept;
-- ``run_sources.tsv``: kgpex.runtable's checked table (where each run's reads come from).
+- ``run_sources.tsv``: kgpex.runtable's checked table (where each run's reads come from);
+- ``run_mapping.tsv``: every run considered, ``run_accession status individual library
+  read_count evidence`` (``status`` mapped or excluded): how each run got its individual.
+
+Methods (``samples.method``): ``sheets`` (the user's two sheets), ``mage`` (MAGE's library
+table joined to ENA's run table, kgpex.presets), ``sdrf`` (an ArrayExpress SDRF names each
+run's individual) and ``ena`` (ENA's sample fields name each run's individual). When a join
+leaves runs unmapped, nothing is written but ``unmapped_runs.tsv`` beside the outputs, and the
+error lists every such run.
 
 Resolution runs in a job, not at parse time, because a real cohort's run table is itself a
 download; a dry-run before it shows the jobs up to the checkpoint.
@@ -21,10 +29,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from kgpex import presets
 from kgpex.errors import KgpexError
 from kgpex.io import atomic_path
 from kgpex.runtable import check_run_table, read_run_table, write_checked
-from kgpex.sheets import Sheets, load_sheets, read_tsv
+from kgpex.sheets import Sheets, load_sheets, read_tsv, validate
 
 INDIVIDUAL_COLUMNS = ("individual", "population", "continental_group", "sex")
 RUN_COLUMNS = ("run_accession", "individual", "batch")
@@ -35,6 +44,12 @@ class ResolvedPaths:
     individuals: str
     runs: str
     sources: str
+    mapping: str
+
+    @property
+    def unmapped(self) -> Path:
+        """Every run's evidence when a join fails (not an output: it survives the failure)."""
+        return Path(self.mapping).with_name("unmapped_runs.tsv")
 
 
 def _write_rows(rows, columns, dest) -> None:
@@ -51,19 +66,149 @@ def write_sheets(sheets: Sheets, individuals_dest, runs_dest) -> None:
     _write_rows([sheets.runs[r] for r in sorted(sheets.runs)], RUN_COLUMNS, runs_dest)
 
 
+def _write_mapping(rows, dest) -> None:
+    _write_rows(rows, presets.MAPPING_COLUMNS, dest)
+
+
+def _read_counts(run_table) -> dict[str, str]:
+    return {
+        run: (entry.row.get("read_count") or "").strip()
+        for run, entry in read_run_table(run_table).items()
+    }
+
+
 def resolve_from_sheets(
     individuals: str | os.PathLike,
     runs: str | os.PathLike,
     run_table: str | os.PathLike,
     out: ResolvedPaths,
     scheme: str = "https",
+    expected_individuals: int = 0,
 ) -> Sheets:
     """Method ``sheets``: the user's two sheets, each run checked against the run table."""
     sheets = load_sheets(individuals, runs)
+    _check_expected(len(sheets.individuals), expected_individuals, str(individuals))
     sources = check_run_table(run_table, sheets.runs, scheme=scheme, runs_label=str(runs))
+    counts = _read_counts(run_table)
     write_sheets(sheets, out.individuals, out.runs)
     write_checked(sources, out.sources)
+    _write_mapping(
+        [
+            {
+                "run_accession": run,
+                "status": "mapped",
+                "individual": sheets.runs[run]["individual"],
+                "library": "",
+                "read_count": counts.get(run, ""),
+                "evidence": f"runs sheet {runs}",
+            }
+            for run in sorted(sheets.runs)
+        ],
+        out.mapping,
+    )
     return sheets
+
+
+def _check_expected(found: int, expected: int, label: str) -> None:
+    # A preset's cohort size: a wrong accession or a changed archive stops here, not at the end.
+    if expected and found != expected:
+        raise KgpexError(
+            f"{label}: {found} individuals, but samples.expected_individuals is {expected}"
+        )
+
+
+def _finish(
+    result: presets.CohortSamples,
+    run_table: str | os.PathLike,
+    out: ResolvedPaths,
+    scheme: str,
+    expected_individuals: int,
+) -> Sheets:
+    """Check a join's result (problems, schemas, cohort size, sources of reads); write it."""
+    if result.problems:
+        _write_mapping(result.mapping, out.unmapped)
+        raise KgpexError(
+            f"{result.label}: " + "; ".join(result.problems) + f" (every run's evidence: {out.unmapped})"
+        )
+    for ident, row in result.individuals.items():
+        validate(row, "individuals.schema.yaml", f"{result.label}: individual {ident}")
+    for row in result.runs:
+        validate(row, "runs.schema.yaml", f"{result.label}: run {row['run_accession']}")
+    if not result.runs:
+        raise KgpexError(f"{result.label}: no runs kept")
+    _check_expected(len(result.individuals), expected_individuals, result.label)
+    sheets = Sheets(
+        individuals=dict(result.individuals),
+        runs={row["run_accession"]: row for row in result.runs},
+    )
+    sources = check_run_table(run_table, sheets.runs, scheme=scheme, runs_label=result.label)
+    write_sheets(sheets, out.individuals, out.runs)
+    write_checked(sources, out.sources)
+    _write_mapping(result.mapping, out.mapping)
+    out.unmapped.unlink(missing_ok=True)
+    return sheets
+
+
+def resolve_mage(
+    metadata: str | os.PathLike,
+    run_table: str | os.PathLike,
+    out: ResolvedPaths,
+    overrides: str | os.PathLike | None = None,
+    scheme: str = "https",
+    expected_individuals: int = 0,
+) -> Sheets:
+    """Method ``mage``: ENA's run table joined to MAGE's library table (kgpex.presets)."""
+    meta = presets.read_metadata(metadata)
+    runs = presets.read_run_table(run_table)
+    fixes = presets.read_overrides(overrides, meta) if overrides else {}
+    result = presets.mage_samples(meta, runs, fixes, str(run_table))
+    return _finish(result, run_table, out, scheme, expected_individuals)
+
+
+def resolve_from_sdrf(
+    sdrf: str | os.PathLike,
+    run_table: str | os.PathLike,
+    panel: str | os.PathLike,
+    out: ResolvedPaths,
+    individual_column: str = "Source Name",
+    batch_column: str = "",
+    default_batch: str = "1",
+    overrides: str | os.PathLike | None = None,
+    scheme: str = "https",
+    expected_individuals: int = 0,
+) -> Sheets:
+    """Method ``sdrf``: the SDRF's runs and individuals; reads from the run table (md5s)."""
+    labelled = presets.read_sdrf(sdrf, individual_column, batch_column, default_batch)
+    counts = _read_counts(run_table)
+    labelled = [
+        presets.LabelledRun(**{**lab.__dict__, "read_count": counts.get(lab.run, "")})
+        for lab in labelled
+    ]
+    fixes = presets.read_individual_overrides(overrides) if overrides else {}
+    result = presets.join_individuals(
+        labelled, presets.read_panel(panel), fixes, str(sdrf), str(panel)
+    )
+    return _finish(result, run_table, out, scheme, expected_individuals)
+
+
+def resolve_from_ena(
+    run_table: str | os.PathLike,
+    panel: str | os.PathLike,
+    out: ResolvedPaths,
+    batch_column: str = "",
+    default_batch: str = "1",
+    overrides: str | os.PathLike | None = None,
+    scheme: str = "https",
+    expected_individuals: int = 0,
+) -> Sheets:
+    """Method ``ena``: every run of the run table, named by the IDs in its sample fields."""
+    table = read_run_table(run_table)
+    labelled = presets.label_ena_runs(table, batch_column, default_batch, str(run_table))
+    fixes = presets.read_individual_overrides(overrides) if overrides else {}
+    result = presets.join_individuals(
+        labelled, presets.read_panel(panel), fixes, str(run_table), str(panel)
+    )
+    return _finish(result, run_table, out, scheme, expected_individuals)
 
 
 def read_resolved_runs(path: str | os.PathLike) -> dict[str, dict]:
@@ -95,4 +240,66 @@ def check_method(method: str) -> None:
         raise KgpexError(f"samples.method: unknown method '{method}' (one of {', '.join(METHODS)})")
 
 
-METHODS = ("sheets",)
+METHODS = ("sheets", "mage", "sdrf", "ena")
+
+
+# The metadata files (config keys of samples:) each method reads beside the run table.
+METHOD_METADATA = {"sheets": (), "mage": ("mage_metadata",), "sdrf": ("sdrf", "panel"), "ena": ("panel",)}
+
+
+def check_metadata(kind: str, path: str | os.PathLike, sha256: str = "") -> None:
+    """A downloaded metadata file, before it gets its final name: its sha256 where one is
+    pinned, and that it parses."""
+    if sha256:
+        actual = presets.sha256_of(path)
+        if actual != sha256:
+            raise KgpexError(f"{path}: sha256 {actual}, expected {sha256}")
+    if kind == "mage_metadata":
+        presets.read_metadata(path)
+    elif kind == "panel":
+        presets.read_panel(path)
+    elif kind == "sdrf":
+        with open(path, newline="") as fh:
+            if sum(1 for line in fh if line.strip()) < 2:
+                raise KgpexError(f"{path}: SDRF has no rows")
+    else:
+        raise KgpexError(f"unknown sample metadata '{kind}'")
+
+
+def resolve(method: str, inputs, out: ResolvedPaths, settings: dict, default_batch: str, scheme: str) -> Sheets:
+    """Dispatch on ``samples.method``; ``inputs`` maps names to files (rule resolve_samples'
+    input), ``settings`` is the config's ``samples`` section."""
+    check_method(method)
+    overrides = inputs.get("overrides") or None
+    expected = settings.get("expected_individuals", 0)
+    if method == "sheets":
+        return resolve_from_sheets(
+            inputs["individuals"], inputs["runs"], inputs["run_table"], out, scheme, expected
+        )
+    if method == "mage":
+        return resolve_mage(
+            inputs["mage_metadata"], inputs["run_table"], out, overrides, scheme, expected
+        )
+    if method == "sdrf":
+        return resolve_from_sdrf(
+            inputs["sdrf"],
+            inputs["run_table"],
+            inputs["panel"],
+            out,
+            individual_column=settings["individual_column"],
+            batch_column=settings["batch_column"],
+            default_batch=default_batch,
+            overrides=overrides,
+            scheme=scheme,
+            expected_individuals=expected,
+        )
+    return resolve_from_ena(
+        inputs["run_table"],
+        inputs["panel"],
+        out,
+        batch_column=settings["batch_column"],
+        default_batch=default_batch,
+        overrides=overrides,
+        scheme=scheme,
+        expected_individuals=expected,
+    )

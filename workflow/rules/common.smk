@@ -6,6 +6,7 @@ sys.path.insert(0, f"{workflow.basedir}/src")
 
 from kgpex.errors import KgpexError
 from kgpex import sheets as kgpex_sheets
+from kgpex.methods import apply_methods
 from kgpex.sources import local_path
 
 
@@ -16,6 +17,8 @@ def _stop(err):
 
 try:
     kgpex_sheets.validate_config(config, label="config")
+    # methods: mage sets MAGE's published settings over the config (kgpex.methods).
+    apply_methods(config)
 except KgpexError as err:
     _stop(err)
 
@@ -61,12 +64,18 @@ def by_attempt(base):
 
 
 def samples_inputs(wildcards):
-    """resolve_samples' inputs for the configured method."""
+    """resolve_samples' inputs for the configured method: the run table, the metadata
+    files the method joins runs to (fetch_sample_metadata) and an overrides table."""
+    method = SAMPLES_CONFIG["method"]
     inputs = {"run_table": f"{SAMPLES}/run_table.tsv"}
-    if SAMPLES_CONFIG["method"] == "sheets":
+    if method == "sheets":
         inputs.update(
             individuals=SAMPLES_CONFIG["individuals"], runs=SAMPLES_CONFIG["runs"]
         )
+    for name in METHOD_METADATA[method]:
+        inputs[name] = f"{SAMPLES}/{name}.txt"
+    if SAMPLES_CONFIG["overrides"]:
+        inputs["overrides"] = SAMPLES_CONFIG["overrides"]
     return inputs
 
 

@@ -1,13 +1,17 @@
-# Stage samples: the cohort's run table (cached with its query and date), then the checkpoint
-# that resolves individuals, runs and one source of reads per run. Logic: kgpex.samples,
-# kgpex.runtable. Every per-run job is known only after resolve_samples has run; a dry-run
-# before that shows the jobs up to it.
+# Stage samples: the cohort's run table (cached with its query and date) and the metadata its
+# method joins runs to (MAGE's library table, an SDRF, the 1000 Genomes panel), then the
+# checkpoint that resolves individuals, runs and one source of reads per run. Logic:
+# kgpex.samples, kgpex.presets, kgpex.runtable. Every per-run job is known only after
+# resolve_samples has run; a dry-run before that shows the jobs up to it.
 from kgpex.runtable import ena_filereport_url
+from kgpex.samples import METHOD_METADATA
 from kgpex.sources import to_url
 
 RUN_TABLE_SOURCE = SAMPLES_CONFIG["run_table"] or ena_filereport_url(
     SAMPLES_CONFIG["accession"]
 )
+# Pinned checksums of metadata files; the others are checked by parsing them.
+METADATA_SHA256 = {"mage_metadata": SAMPLES_CONFIG["mage_metadata_sha256"]}
 
 
 rule fetch_run_table:
@@ -34,6 +38,32 @@ rule fetch_run_table:
         "../scripts/fetch_run_table.py"
 
 
+rule fetch_sample_metadata:
+    input:
+        lambda wildcards: local_input(SAMPLES_CONFIG[wildcards.metadata]),
+    output:
+        f"{SAMPLES}/{{metadata}}.txt",
+    log:
+        f"{LOGS}/fetch_sample_metadata/{{metadata}}.log",
+    wildcard_constraints:
+        metadata="|".join(METHOD_METADATA[SAMPLES_CONFIG["method"]]) or "none",
+    conda:
+        env("python")
+    container:
+        container("python")
+    threads: 1
+    resources:
+        mem_mb=by_attempt(500),
+        runtime=30,
+        downloads=1,
+    params:
+        url=lambda wildcards: to_url(SAMPLES_CONFIG[wildcards.metadata]),
+        sha256=lambda wildcards: METADATA_SHA256.get(wildcards.metadata, ""),
+        options=DOWNLOAD_OPTIONS,
+    script:
+        "../scripts/fetch_sample_metadata.py"
+
+
 checkpoint resolve_samples:
     input:
         unpack(samples_inputs),
@@ -41,6 +71,7 @@ checkpoint resolve_samples:
         individuals=f"{SAMPLES}/individuals.tsv",
         runs=f"{SAMPLES}/runs.tsv",
         sources=f"{SAMPLES}/run_sources.tsv",
+        mapping=f"{SAMPLES}/run_mapping.tsv",
     log:
         f"{LOGS}/resolve_samples/resolve_samples.log",
     conda:
@@ -53,6 +84,8 @@ checkpoint resolve_samples:
         runtime=10,
     params:
         method=SAMPLES_CONFIG["method"],
+        settings=SAMPLES_CONFIG,
+        default_batch=COHORT,
         scheme=config["download"]["fastq_scheme"],
     script:
         "../scripts/resolve_samples.py"

@@ -4,7 +4,7 @@ import _bootstrap  # noqa: F401
 
 from kgpex.download import fetch
 from kgpex.rulescript import run
-from kgpex.runtable import read_run_table
+from kgpex.runtable import check_fetched_run_table
 from kgpex.samples import record_query
 
 
@@ -13,7 +13,7 @@ def main(snakemake):
     fetch(
         snakemake.params.url,
         snakemake.output.table,
-        check=read_run_table,
+        check=check_fetched_run_table,
         **snakemake.params.options,
     )
     record_query(snakemake.params.url, snakemake.output.table, snakemake.output.query)
