@@ -135,3 +135,173 @@ def test_checked_table_round_trip(tmp_path):
     assert read_checked_row(out, "SRR2").source == "sra"
     with pytest.raises(KgpexError, match="no row for run SRR3"):
         read_checked_row(out, "SRR3")
+
+
+# --- ENA's portal API, served from recorded-shape responses on a loopback server -------------
+
+import http.server  # noqa: E402
+import threading  # noqa: E402
+
+from kgpex.download import fetch  # noqa: E402
+from kgpex.runtable import ENA_FIELDS, check_fetched_run_table, ena_filereport_url  # noqa: E402
+
+
+class _Responses(http.server.BaseHTTPRequestHandler):
+    """Answers each request with the (status, body) recorded for its path and query."""
+
+    recorded: dict[str, tuple[int, bytes]] = {}  # not `responses`: the base class has one
+
+    def do_GET(self):
+        status, body = self.recorded.get(self.path, (404, b"not found"))
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def ena():
+    """A loopback stand-in for ENA's portal API; yields (responses dict, base URL)."""
+    handler = type("Handler", (_Responses,), {"recorded": {}})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield handler.recorded, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _filereport(*rows: dict) -> bytes:
+    """A filereport body in ENA's shape: the requested fields as header, '' for absent values."""
+    lines = ["\t".join(ENA_FIELDS)]
+    lines += ["\t".join(row.get(f, "") for f in ENA_FIELDS) for row in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _query(base: str, accession: str) -> tuple[str, str]:
+    url = ena_filereport_url(accession).replace("https://www.ebi.ac.uk", base)
+    return url, url[len(base) :]
+
+
+def _fetch_table(url: str, tmp_path):
+    return fetch(url, tmp_path / "run_table.tsv", retries=0, check=check_fetched_run_table)
+
+
+def test_filereport_query_asks_for_every_read_run_with_per_mate_fields():
+    url = ena_filereport_url("PRJNA851328")
+    assert url.startswith("https://www.ebi.ac.uk/ena/portal/api/filereport?accession=PRJNA851328")
+    assert "&result=read_run&" in url and "&format=tsv" in url
+    fields = url.split("&fields=")[1].split("&")[0].split(",")
+    assert {"run_accession", "fastq_ftp", "fastq_md5", "fastq_bytes", "read_count"} <= set(fields)
+    with pytest.raises(KgpexError, match="'GSE19480 ' is not an ENA/SRA accession"):
+        ena_filereport_url("GSE19480 ")
+
+
+def test_served_filereport_resolves_paired_single_end_and_sra_only_runs(ena, tmp_path):
+    responses, base = ena
+    url, path = _query(base, "PRJNA000001")
+    paired_base = "ftp.sra.ebi.ac.uk/vol1/fastq/SRR197/065/SRR19762765/SRR19762765"
+    responses[path] = (
+        200,
+        _filereport(
+            {
+                "run_accession": "SRR19762765",
+                "library_layout": "PAIRED",
+                "fastq_ftp": f"{paired_base}_1.fastq.gz;{paired_base}_2.fastq.gz",
+                "fastq_md5": f"{M1};{M2}",
+                "fastq_bytes": "100;200",
+            },
+            {
+                "run_accession": "SRR031919",
+                "library_layout": "SINGLE",
+                "fastq_ftp": "ftp.sra.ebi.ac.uk/vol1/fastq/SRR031/SRR031919/SRR031919.fastq.gz",
+                "fastq_md5": M0,
+                "fastq_bytes": "50",
+            },
+            {"run_accession": "SRR37907958", "library_layout": "PAIRED"},  # no FASTQ on ENA yet
+            {"run_accession": "SRR031920", "library_layout": "SINGLE"},
+        ),
+    )
+    table = _fetch_table(url, tmp_path)
+    sources = check_run_table(table, ["SRR19762765", "SRR37907958"])
+    assert [(s.run_accession, s.source) for s in sources] == [
+        ("SRR19762765", "ena"),
+        ("SRR37907958", "sra"),  # the SRA fallback
+    ]
+    assert sources[0].url_2 == f"https://{paired_base}_2.fastq.gz"
+    with pytest.raises(KgpexError) as err:
+        check_run_table(table, ["SRR031919", "SRR031920"])
+    assert "SRR031919 (line 3: single-end: 1 FASTQ file)" in str(err.value)
+    assert "SRR031920 (line 5: single-end (library_layout SINGLE) and no FASTQ)" in str(err.value)
+
+
+def test_error_response_stops_with_one_line_and_no_table(ena, tmp_path):
+    responses, base = ena
+    url, path = _query(base, "PRJNA000002")
+    responses[path] = (400, b'{"message": "Invalid accession"}')
+    with pytest.raises(KgpexError) as err:
+        _fetch_table(url, tmp_path)
+    assert str(err.value) == f"{url}: HTTP 400 Bad Request"
+    assert not (tmp_path / "run_table.tsv").exists()
+
+
+@pytest.mark.parametrize("body", [b"", ("\t".join(ENA_FIELDS) + "\n").encode()])
+def test_empty_result_stops_with_one_line_instead_of_resolving_no_runs(ena, tmp_path, body):
+    responses, base = ena
+    url, path = _query(base, "PRJNA000003")
+    responses[path] = (200, body)
+    with pytest.raises(KgpexError) as err:
+        _fetch_table(url, tmp_path)
+    assert str(err.value) == (
+        f"{url}: {tmp_path / 'run_table.tsv'}: no runs (an empty result: check samples.accession)"
+    )
+    assert not list(tmp_path.iterdir())
+
+
+def test_html_error_page_is_not_taken_for_a_run_table(ena, tmp_path):
+    responses, base = ena
+    url, path = _query(base, "PRJNA000004")
+    responses[path] = (200, b"<html>\n<body>Service unavailable</body>\n</html>\n")
+    with pytest.raises(KgpexError, match="line 1: missing column"):
+        _fetch_table(url, tmp_path)
+
+
+# --- one's own reads: the simpler shape ------------------------------------------------------
+
+
+def test_own_reads_table_gives_paths_as_file_urls_and_checks_md5s(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    header = "run_accession\tindividual\tbatch\tfastq_1\tfastq_2\tmd5_1\tmd5_2\n"
+    path = table(
+        tmp_path,
+        f"LIB1\tHG00096\tb1\treads/LIB1_R1.fq.gz\treads/LIB1_R2.fq.gz\t{M1}\t{M2.upper()}",
+        "LIB2\tHG00097\tb1\thttps://example.org/L2_1.fq.gz\thttps://example.org/L2_2.fq.gz\t\t",
+        "LIB3\tHG00099\tb1\t/data/LIB3_1.fq.gz\t\t\t",
+        header=header,
+    )
+    lib1, lib2 = check_run_table(path, ["LIB1", "LIB2"])
+    assert lib1 == RunSource(
+        "LIB1",
+        "ena",
+        (tmp_path / "reads/LIB1_R1.fq.gz").as_uri(),
+        (tmp_path / "reads/LIB1_R2.fq.gz").as_uri(),
+        M1,
+        M2,
+    )
+    assert (lib2.url_1, lib2.md5_1) == ("https://example.org/L2_1.fq.gz", "")
+    with pytest.raises(KgpexError, match=r"LIB3 \(line 4: single-end: 1 FASTQ file\)"):
+        check_run_table(path, ["LIB3"])
+    bad = table(tmp_path, "LIB1\tHG00096\tb1\ta_1.fq.gz\ta_2.fq.gz\tnot-an-md5\t", header=header)
+    with pytest.raises(KgpexError, match="line 2: md5 'not-an-md5' is not an md5"):
+        check_run_table(bad, ["LIB1"])
+
+
+def test_absolute_paths_in_fastq_ftp_become_file_urls(tmp_path):
+    row = f"SRR1\tx\t/m/SRR1_1.fastq.gz;/m/SRR1_2.fastq.gz\t{M1};{M2}\t1;2"
+    [run] = check_run_table(table(tmp_path, row), ["SRR1"])
+    assert (run.url_1, run.url_2) == ("file:///m/SRR1_1.fastq.gz", "file:///m/SRR1_2.fastq.gz")
