@@ -26,3 +26,20 @@ def test_written_file_has_umask_mode(tmp_path):
         os.umask(old)
     assert dest.stat().st_mode & 0o777 == 0o644
     assert pd.read_csv(dest, sep="\t")["a"].tolist() == [1]
+
+
+def test_gzip_tables_are_the_same_bytes_every_run(tmp_path, monkeypatch):
+    # gzip headers carry a name and a time unless told not to: two runs must not differ there.
+    import time
+
+    df = pd.DataFrame({"gene": ["g1", "g2"], "x": [0.5, 1.25]})
+    first = tmp_path / "a" / "t.tsv.gz"
+    second = tmp_path / "b" / "t.tsv.gz"
+    write_table(df, first, index=False)
+    monkeypatch.setattr(time, "time", lambda: 2_000_000_000.0)
+    write_table(df, second, index=False)
+    assert first.read_bytes() == second.read_bytes()
+    header = first.read_bytes()[:10]
+    assert header[3] & 0x08 == 0, "gzip header names a file"
+    assert header[4:8] == b"\0\0\0\0", "gzip header carries a time"
+    assert pd.read_csv(first, sep="\t").equals(df)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from kgpex.errors import KgpexError
-from kgpex.io import atomic_path, phenotype_bed_header
+from kgpex.io import atomic_path, gzip_text_writer, phenotype_bed_header
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ def covariates_table(covariates: pd.DataFrame) -> pd.DataFrame:
 
 def write_covariates(table: pd.DataFrame, dest: str | Path) -> None:
     """Write the covariates table gzip-compressed, atomically; 10 significant digits."""
-    with atomic_path(dest) as tmp, gzip.open(tmp, "wt") as fh:
+    with atomic_path(dest) as tmp, gzip_text_writer(tmp) as fh:
         table.to_csv(fh, sep="\t", index=False, float_format="%.10g")
 
 

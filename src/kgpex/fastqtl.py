@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from kgpex.errors import KgpexError
-from kgpex.io import atomic_path, phenotype_bed_header
+from kgpex.io import atomic_path, gzip_text_writer, phenotype_bed_header
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +352,7 @@ def check_samples(bed: str | Path, vcf: str | Path, covariates: str | Path | Non
 
 
 def write_empty_gzip(dest: str | Path) -> None:
-    with atomic_path(dest) as tmp, gzip.open(tmp, "wt"):
+    with atomic_path(dest) as tmp, gzip_text_writer(tmp):
         pass
 
 
@@ -480,8 +480,8 @@ def permutations_to_table(
 
 
 def write_permutation_table(table: pd.DataFrame, dest: str | Path) -> None:
-    with atomic_path(dest) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, compression="gzip", float_format="%.10g")
+    with atomic_path(dest) as tmp, gzip_text_writer(tmp) as fh:
+        table.to_csv(fh, sep="\t", index=False, float_format="%.10g")
 
 
 def nominal_to_parquet(

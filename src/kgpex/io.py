@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TextIO
 
 
 @contextlib.contextmanager
@@ -33,12 +34,28 @@ def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             tmp.unlink()
 
 
+@contextlib.contextmanager
+def gzip_text_writer(path: str | os.PathLike) -> Iterator[TextIO]:
+    """Open ``path`` for writing gzip-compressed text that is the same bytes on every run.
+
+    gzip.open and pandas put the file's name (under atomic_path, a random temporary name) and
+    the current time in the gzip header; this header carries neither (mtime 0, no name).
+    """
+    with open(path, "wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+            with io.TextIOWrapper(gz, encoding="utf-8", newline="") as fh:
+                yield fh
+
+
 def write_table(df, dest: str | os.PathLike, **kwargs) -> None:
     """Write a pandas DataFrame as tab-separated text (gzip if ``dest`` ends in .gz), atomically."""
     dest = Path(dest)
-    compression = "gzip" if dest.suffix == ".gz" else None
     with atomic_path(dest) as tmp:
-        df.to_csv(tmp, sep="\t", compression=compression, **kwargs)
+        if dest.suffix == ".gz":
+            with gzip_text_writer(tmp) as fh:
+                df.to_csv(fh, sep="\t", **kwargs)
+        else:
+            df.to_csv(tmp, sep="\t", **kwargs)
 
 
 def write_parquet(df, dest: str | os.PathLike) -> None:
