@@ -1,5 +1,5 @@
-"""Workflow-level checks: lint, formatting, a dry-run of the demo, the SLURM profile, and the
-config and sheet checks that must stop Snakemake with one line before it builds any job."""
+"""Workflow-level checks: lint, formatting, a dry-run of the demo and of the MAGE preset, the
+SLURM profile. Malformed config, sheets and input files: tests/test_bad_inputs.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
 import yaml
 
 from conftest import ROOT, snakemake
@@ -112,7 +111,7 @@ def test_slurm_profile_names_only_rules_that_exist():
     assert not unknown, f"profiles/slurm/config.yaml sets resources of unknown rules: {unknown}"
 
 
-# --- bad config or sheets: one line, non-zero exit, no job -----------------------------------
+# Synthetic sheets for dry-runs of presets. Bad config and sheets: tests/test_bad_inputs.py.
 
 INDIVIDUALS_HEADER = "individual\tpopulation\tcontinental_group\tsex\n"
 RUNS_HEADER = "run_accession\tindividual\tbatch\n"
@@ -126,75 +125,3 @@ def _sheets(tmp_path: Path, individuals: list[str], runs: list[str]) -> tuple[Pa
     ind.write_text(INDIVIDUALS_HEADER + "".join(f"{row}\n" for row in individuals))
     run.write_text(RUNS_HEADER + "".join(f"{row}\n" for row in runs))
     return ind, run
-
-
-def _rejected(*config: str) -> str:
-    """Run a dry-run with ``--config`` overrides; return the single kgpex error line."""
-    proc = snakemake("--dry-run", "--config", *config, check=False, timeout=300)
-    out = _output(proc)
-    assert proc.returncode != 0, f"snakemake accepted the input:\n{out[-3000:]}"
-    assert "Building DAG of jobs" not in out and "jobid:" not in out, out[-3000:]
-    assert "Traceback" not in out, out[-3000:]
-    errors = [line for line in out.splitlines() if line.startswith("kgpex: ")]
-    assert len(errors) == 1, out[-3000:]
-    return errors[0]
-
-
-def test_config_of_the_wrong_type_is_rejected():
-    line = _rejected("eqtl={window: wide}")
-    assert line == "kgpex: config: field 'eqtl.window': 'wide' is not of type 'integer'"
-
-
-def test_config_with_an_unknown_key_is_rejected():
-    line = _rejected("permutation_count=1000")
-    assert line == (
-        "kgpex: config: field '(top level)': Additional properties are not allowed "
-        "('permutation_count' was unexpected)"
-    )
-
-
-def test_sheet_with_a_bad_sex_is_rejected(tmp_path):
-    ind, run = _sheets(tmp_path, ["HG00096\tGBR\tEUR\tmale", "NA12878\tCEU\tEUR\tF"], GOOD_RUNS)
-    line = _rejected(f"samples={{individuals: {ind}, runs: {run}}}")
-    assert line == (
-        f"kgpex: {ind} line 3 (individual=NA12878): field 'sex': 'F' is not one of "
-        "['male', 'female']"
-    )
-
-
-def test_sheet_with_a_bad_individual_id_is_rejected(tmp_path):
-    ind, run = _sheets(tmp_path, ["HG0096\tGBR\tEUR\tmale"], ["SRR0000001\tHG0096\tb1"])
-    line = _rejected(f"samples={{individuals: {ind}, runs: {run}}}")
-    assert line == (
-        f"kgpex: {ind} line 2 (individual=HG0096): field 'individual': 'HG0096' does not match "
-        "'^(HG|NA)[0-9]{5}$'"
-    )
-
-
-def test_duplicate_run_is_rejected(tmp_path):
-    ind, run = _sheets(tmp_path, GOOD_INDIVIDUALS, [*GOOD_RUNS, "SRR0000001\tNA12878\tb2"])
-    line = _rejected(f"samples={{individuals: {ind}, runs: {run}}}")
-    assert line == f"kgpex: {run} line 4: duplicate run_accession 'SRR0000001' (first on line 2)"
-
-
-def test_duplicate_individual_is_rejected(tmp_path):
-    ind, run = _sheets(tmp_path, [*GOOD_INDIVIDUALS, "HG00096\tGBR\tEUR\tmale"], GOOD_RUNS)
-    line = _rejected(f"samples={{individuals: {ind}, runs: {run}}}")
-    assert line == f"kgpex: {ind} line 4: duplicate individual 'HG00096' (first on line 2)"
-
-
-def test_run_of_an_unknown_individual_is_rejected(tmp_path):
-    ind, run = _sheets(tmp_path, GOOD_INDIVIDUALS, [*GOOD_RUNS, "SRR0000003\tNA19238\tb2"])
-    line = _rejected(f"samples={{individuals: {ind}, runs: {run}}}")
-    assert line == (
-        f"kgpex: {run} line 4: run SRR0000003 belongs to individual NA19238, who is not in {ind}"
-    )
-
-
-@pytest.mark.parametrize("sheet", ["individuals", "runs"])
-def test_missing_sheet_is_rejected(tmp_path, sheet):
-    ind, run = _sheets(tmp_path, GOOD_INDIVIDUALS, GOOD_RUNS)
-    gone = tmp_path / "nowhere.tsv"
-    paths = {"individuals": ind, "runs": run, sheet: gone}
-    line = _rejected(f"samples={{individuals: {paths['individuals']}, runs: {paths['runs']}}}")
-    assert line == f"kgpex: {gone}: sheet not found"

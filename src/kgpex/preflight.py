@@ -100,8 +100,13 @@ def config_sources(config: dict) -> list[ConfigSource]:
 
     samples, reference, genotypes = config["samples"], config["reference"], config["genotypes"]
     decoys = reference["decoys"] and config["salmon"]["settings"] != "mage"  # as reference.smk
+    method = samples["method"]
     found = [
         ConfigSource("samples.run_table", samples.get("run_table", ""), True),
+        ConfigSource("samples.overrides", samples.get("overrides", ""), True),
+        ConfigSource("samples.mage_metadata", samples.get("mage_metadata", ""), method == "mage"),
+        ConfigSource("samples.sdrf", samples.get("sdrf", ""), method == "sdrf"),
+        ConfigSource("samples.panel", samples.get("panel", ""), method in ("sdrf", "ena")),
         ConfigSource("reference.transcripts_url", reference["transcripts_url"], True),
         ConfigSource("reference.annotation_url", reference["annotation_url"], True),
         ConfigSource("reference.genome_url", reference["genome_url"], decoys),

@@ -96,6 +96,7 @@ rule salmon_index:
 rule annotate_genes:
     input:
         gtf=REFERENCE_FILES["annotation"],
+        inputs_checked=ancient(INPUTS_CHECKED),
     output:
         genes=f"{REFERENCE}/genes.tsv",
         tx2gene=f"{REFERENCE}/tx2gene.tsv",
