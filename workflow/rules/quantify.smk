@@ -36,5 +36,6 @@ rule salmon_quant:
         libtype=SALMON_LIBTYPE,
         extra=config["salmon"]["extra_args"],
     shell:
-        "salmon quant -i {input.index} -l {params.libtype} -1 {input.r1} -2 {input.r2}"
-        " -p {threads} --validateMappings {params.extra} -o {params.outdir} > {log} 2>&1"
+        # params.extra stays unquoted (several options); preflight allows no shell syntax in it.
+        "salmon quant -i {input.index:q} -l {params.libtype} -1 {input.r1:q} -2 {input.r2:q}"
+        " -p {threads} --validateMappings {params.extra} -o {params.outdir:q} > {log:q} 2>&1"

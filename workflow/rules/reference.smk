@@ -63,8 +63,8 @@ rule make_gentrome:
         mem_mb=by_attempt(1000),
         runtime=60,
     shell:
-        "(zcat {input.genome} | grep '^>' | cut -d ' ' -f 1 | sed 's/^>//' > {output.decoys}"
-        " && cat {input.transcripts} {input.genome} > {output.gentrome}) 2> {log}"
+        "(zcat {input.genome:q} | grep '^>' | cut -d ' ' -f 1 | sed 's/^>//' > {output.decoys:q}"
+        " && cat {input.transcripts:q} {input.genome:q} > {output.gentrome:q}) 2> {log:q}"
 
 
 rule salmon_index:
@@ -89,8 +89,8 @@ rule salmon_index:
             f"--decoys {input.decoys}" if SALMON_DECOYS else ""
         ),
     shell:
-        "salmon index --transcripts {input.targets} --index {output} --kmerLen {params.kmer}"
-        " --gencode {params.decoys} --threads {threads} > {log} 2>&1"
+        "salmon index --transcripts {input.targets:q} --index {output:q} --kmerLen {params.kmer}"
+        " --gencode {params.decoys} --threads {threads} > {log:q} 2>&1"
 
 
 rule annotate_genes:
