@@ -1,0 +1,42 @@
+# Stage provenance: a provenance.json in every folder of final outputs (kgpex.provenance): the
+# pipeline's git describe, the config's sha256, tool versions, and the sha256 of the resolved run
+# sheets. It is rewritten whenever an output of its folder is; it is not a result (it differs
+# between checkouts and machines while the tables beside it do not).
+import os.path
+
+PROVENANCE_FILE = "provenance.json"
+
+
+# The provenance files for a list of final outputs: one per folder. common.smk's
+# final_outputs() appends them (a lambda: rule files must not define functions).
+provenance_outputs = lambda outputs: sorted(
+    {f"{os.path.dirname(path)}/{PROVENANCE_FILE}" for path in outputs}
+)
+
+
+rule record_provenance:
+    input:
+        # The folder's final outputs: its provenance is rewritten whenever one of them is.
+        files=lambda wildcards: sorted(
+            path
+            for path in expression_outputs() + genotype_outputs() + eqtl_outputs()
+            if os.path.dirname(path) == f"{RESULTS}/{wildcards.folder}"
+        ),
+        run_sources=RESOLVED_SOURCES,
+        run_table=f"{SAMPLES}/run_table.tsv",
+    output:
+        f"{RESULTS}/{{folder}}/{PROVENANCE_FILE}",
+    log:
+        f"{LOGS}/record_provenance/{{folder}}.log",
+    conda:
+        env("python")
+    container:
+        container("python")
+    threads: 1
+    resources:
+        mem_mb=by_attempt(500),
+        runtime=10,
+    params:
+        workflow_dir=workflow.basedir,
+    script:
+        "../scripts/record_provenance.py"
