@@ -321,7 +321,7 @@ def selected_matrix(matrix: pd.DataFrame, choice: pd.DataFrame, label: str) -> p
 
 def normalize_expression(
     counts_all: pd.DataFrame,
-    tpm_all: pd.DataFrame,
+    tpm_all: pd.DataFrame | None,
     choice: pd.DataFrame,
     genes: pd.DataFrame,
     min_tpm: float = 0.1,
@@ -329,10 +329,11 @@ def normalize_expression(
     min_sample_fraction: float = 0.2,
     chromosomes: list[str] | None = None,
 ) -> NormalizedExpression:
-    """MAGE's normalisation of the chosen libraries (see ``kgpex.normalize``)."""
+    """MAGE's normalisation of the chosen libraries (see ``kgpex.normalize``). ``tpm_all`` None
+    (a counts matrix without TPM, kgpex.matrix_input) filters on counts only."""
     counts = selected_matrix(counts_all, choice, "gene counts")
-    tpm = selected_matrix(tpm_all, choice, "gene TPM")
-    if not counts.index.equals(tpm.index):
+    tpm = None if tpm_all is None else selected_matrix(tpm_all, choice, "gene TPM")
+    if tpm is not None and not counts.index.equals(tpm.index):
         raise KgpexError("gene counts and gene TPM matrices list different genes")
     unknown = counts.index[~counts.index.isin(genes.index)]
     if len(unknown):

@@ -174,7 +174,7 @@ def min_samples_required(fraction: float, n_samples: int) -> int:
 
 
 def expression_filter(
-    tpm: pd.DataFrame,
+    tpm: pd.DataFrame | None,
     counts: pd.DataFrame,
     min_tpm: float = 0.1,
     min_counts: float = 6,
@@ -184,16 +184,21 @@ def expression_filter(
 
     ``pass_tpm``: TPM >= min_tpm in at least ``min_samples_required`` samples; ``pass_counts``
     likewise for counts >= min_counts. The two are counted separately, as MAGE and GTEx do.
+    Without ``tpm`` (a counts matrix from elsewhere) every gene passes the TPM part and
+    ``n_samples_tpm`` is NaN.
     """
-    if not tpm.index.equals(counts.index) or not tpm.columns.equals(counts.columns):
+    if tpm is not None and (not tpm.index.equals(counts.index) or not tpm.columns.equals(counts.columns)):
         raise KgpexError("expression filter: TPM and count matrices have different genes or samples")
-    need = min_samples_required(min_sample_fraction, tpm.shape[1])
-    n_tpm = (tpm.to_numpy() >= min_tpm).sum(axis=1)
+    need = min_samples_required(min_sample_fraction, counts.shape[1])
+    if tpm is None:
+        n_tpm = np.full(counts.shape[0], np.nan)
+    else:
+        n_tpm = (tpm.to_numpy() >= min_tpm).sum(axis=1)
     n_counts = (counts.to_numpy() >= min_counts).sum(axis=1)
     out = pd.DataFrame(
-        {"n_samples_tpm": n_tpm, "n_samples_counts": n_counts}, index=tpm.index
+        {"n_samples_tpm": n_tpm, "n_samples_counts": n_counts}, index=counts.index
     )
-    out["pass_tpm"] = out["n_samples_tpm"] >= need
+    out["pass_tpm"] = True if tpm is None else out["n_samples_tpm"] >= need
     out["pass_counts"] = out["n_samples_counts"] >= need
     out["keep"] = out["pass_tpm"] & out["pass_counts"]
     return out
