@@ -387,3 +387,17 @@ def test_panel_formats_of_igsr_are_both_read(tmp_path):
     ped.write_text(PANEL + "HG00099 HG00099 0 0 0 GBR EUR\n")
     with pytest.raises(KgpexError, match="line 7: sex '0' is not 1/2/male/female"):
         read_panel(ped)
+
+
+def test_resolved_rows_are_checked_against_the_sheet_schemas(tmp_path):
+    panel = tmp_path / "panel.txt"
+    panel.write_text(PANEL.replace("HG00096 HG00096 0 0 1 GBR EUR", "HG00096 HG00096 0 0 1 gbr EUR"))
+    sdrf, table = geuvadis_inputs(tmp_path, rows=sdrf_rows("HG00096", "", "UNIGE", "ERR188021"),
+                                  runs=["ERR188021"])
+    out = outputs(tmp_path)
+    with pytest.raises(KgpexError) as excinfo:
+        samples.resolve_from_sdrf(sdrf, table, panel, out)
+    assert one_line(excinfo) == (
+        f"{sdrf}: individual HG00096: field 'population': 'gbr' does not match '^[A-Z]{{3}}$'"
+    )
+    assert not Path(out.individuals).exists()

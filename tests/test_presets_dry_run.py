@@ -1,0 +1,195 @@
+"""Every preset dry-runs offline, before its runs are resolved; resolution runs offline on
+fixtures in each method's real shape (MAGE at full scale: 779 libraries of 731 individuals);
+and the MAGE preset then plans the whole cohort. Each Snakemake run works in its own scratch
+directory (tests/workdirs.py), never in the repository's results/."""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import mage_scale
+from conftest import CLEAN_ENV, ROOT
+from workdirs import scratch_workdir, snakemake_args
+
+PRESETS = {
+    # preset: (cohort, the metadata files its method fetches)
+    "mage": ("MAGE", ["mage_metadata"]),
+    "geuvadis": ("GEUVADIS", ["sdrf", "panel"]),
+    "montgomery2010": ("MONTGOMERY2010", ["sdrf", "panel"]),
+    "pickrell2010": ("PICKRELL2010", ["panel"]),
+}
+
+
+def run_snakemake(args: list[str], check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=ROOT,
+        env=CLEAN_ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{(proc.stdout + proc.stderr)[-6000:]}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Snakemake's job stats table: rule -> count (the first table printed)."""
+    counts: dict[str, int] = {}
+    for line in output.splitlines():
+        m = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
+        if m and m.group(1) not in counts:
+            counts[m.group(1)] = int(m.group(2))
+        if m and m.group(1) == "total":
+            break
+    return counts
+
+
+def read_tsv(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_preset_dry_runs_offline_before_resolution(tmp_path, preset):
+    cohort, metadata = PRESETS[preset]
+    workdir = scratch_workdir(tmp_path, reuse_demo=False)
+    configfile = str(ROOT / f"config/presets/{preset}.yaml")
+    proc = run_snakemake(snakemake_args(workdir, "-n", "--configfile", configfile))
+    out = proc.stdout + proc.stderr
+    counts = job_counts(out)
+    assert counts["fetch_run_table"] == 1 and counts["resolve_samples"] == 1, out[-3000:]
+    assert counts["fetch_sample_metadata"] == len(metadata), out[-3000:]
+    for name in metadata:
+        assert f"results/{cohort}/samples/{name}.txt" in out
+    # Per-run jobs wait for the checkpoint; the rest of the cohort is planned already.
+    assert "download_fastq" not in counts and counts["download_vcf"] == 23
+    assert not (workdir / "results").exists()
+
+
+# --- resolution offline, through the rules ---------------------------------------------------
+
+PANEL = """FamilyID SampleID FatherID MotherID Sex Population Superpopulation
+HG00096 HG00096 0 0 1 GBR EUR
+NA20503 NA20503 0 0 2 TSI EUR
+NA18486 NA18486 0 0 1 YRI AFR
+"""
+M = "0123456789abcdef0123456789abcdef"
+ENA_HEADER = "run_accession\tsample_title\tlibrary_layout\tread_count\tfastq_ftp\tfastq_md5\tfastq_bytes\n"
+
+
+def overlay(workdir: Path, samples: dict) -> Path:
+    path = workdir / "overlay.yaml"
+    path.write_text(yaml.safe_dump({"samples": samples}))
+    return path
+
+
+def test_geuvadis_resolves_from_its_sdrf_through_the_rules(tmp_path):
+    workdir = scratch_workdir(tmp_path, reuse_demo=False)
+    (workdir / "panel.txt").write_text(PANEL)
+    sdrf = ["Source Name\tPerformer\tComment[ENA_RUN]\tComment[FASTQ_URI]\tCharacteristics[population]"]
+    table = [ENA_HEADER.rstrip("\n")]
+    for ind, run, pop in (("HG00096", "ERR188021", "GBR"), ("NA20503", "ERR188297", "TSI")):
+        for mate in (1, 2):
+            sdrf.append(f"{ind}\tUNIGE\t{run}\tftp://x/{run}_{mate}.fastq.gz\t{pop}")
+        ftp = f"ftp.sra.ebi.ac.uk/vol1/fastq/ERR188/{run}/{run}"
+        table.append(
+            f"{run}\t{ind}\tPAIRED\t5\t{ftp}_1.fastq.gz;{ftp}_2.fastq.gz\t{M};{M}\t1;1"
+        )
+    (workdir / "sdrf.txt").write_text("\n".join(sdrf) + "\n")
+    (workdir / "run_table.tsv").write_text("\n".join(table) + "\n")
+    extra = overlay(
+        workdir,
+        {
+            "sdrf": "sdrf.txt",
+            "panel": "panel.txt",
+            "run_table": "run_table.tsv",
+            "expected_individuals": 2,
+        },
+    )
+    preset = str(ROOT / "config/presets/geuvadis.yaml")
+    resolved = [f"results/GEUVADIS/samples/{n}.tsv" for n in ("individuals", "runs", "run_sources")]
+    # Targets before --configfile, which takes every path that follows it.
+    run_snakemake(snakemake_args(workdir, *resolved, "--cores", "1", "--configfile", preset, str(extra)))
+    runs = read_tsv(workdir / "results/GEUVADIS/samples/runs.tsv")
+    assert [(r["run_accession"], r["individual"], r["batch"]) for r in runs] == [
+        ("ERR188021", "HG00096", "UNIGE"),
+        ("ERR188297", "NA20503", "UNIGE"),
+    ]
+    individuals = read_tsv(workdir / "results/GEUVADIS/samples/individuals.tsv")
+    assert [i["sex"] for i in individuals] == ["male", "female"]  # from the panel
+    query = yaml.safe_load((workdir / "results/GEUVADIS/samples/run_table.query.json").read_text())
+    assert query["runs"] == 2 and query["source"].endswith("/run_table.tsv")
+
+
+def test_pickrell_single_end_runs_stop_resolution_with_one_line(tmp_path):
+    workdir = scratch_workdir(tmp_path, reuse_demo=False)
+    (workdir / "panel.txt").write_text(PANEL)
+    ftp = "ftp.sra.ebi.ac.uk/vol1/fastq/SRR031/SRR031919/SRR031919.fastq.gz"
+    (workdir / "run_table.tsv").write_text(
+        ENA_HEADER + f"SRR031919\tNA18486_argonne\tSINGLE\t5\t{ftp}\t{M}\t1\n"
+    )
+    extra = overlay(
+        workdir, {"panel": "panel.txt", "run_table": "run_table.tsv", "expected_individuals": 1}
+    )
+    preset = str(ROOT / "config/presets/pickrell2010.yaml")
+    target = "results/PICKRELL2010/samples/runs.tsv"
+    proc = run_snakemake(
+        snakemake_args(workdir, target, "--cores", "1", "--configfile", preset, str(extra)),
+        check=False,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    errors = [line for line in out.splitlines() if line.startswith("kgpex error in rule")]
+    assert errors == [
+        "kgpex error in rule resolve_samples: results/PICKRELL2010/samples/run_table.tsv: "
+        "1 run(s) of results/PICKRELL2010/samples/run_table.tsv have no source of paired reads: "
+        "SRR031919 (line 2: single-end: 1 FASTQ file)"
+    ], out[-3000:]
+    assert not (workdir / target).exists()
+
+
+@pytest.fixture(scope="module")
+def mage_at_scale(tmp_path_factory):
+    """The MAGE preset's cohort resolved offline from the full-scale fixture."""
+    workdir = tmp_path_factory.mktemp("mage_scale")
+    extra = mage_scale.prepare(workdir)
+    run_snakemake(mage_scale.snakemake_args(workdir, extra, "--cores", "1", *mage_scale.RESOLVED))
+    return workdir, extra
+
+
+def test_mage_resolves_at_full_scale_with_the_swap_applied(mage_at_scale):
+    workdir, _ = mage_at_scale
+    samples = workdir / "results/MAGE/samples"
+    runs = read_tsv(samples / "runs.tsv")
+    assert len(runs) == 779 and len(read_tsv(samples / "individuals.tsv")) == 731
+    by_run = {r["run_accession"]: r["individual"] for r in runs}
+    assert (by_run["SRR37907958"], by_run["SRR37907959"]) == ("NA11919", "HG00237")
+    assert "SRR19762530" not in by_run and "SRR19762653" not in by_run
+    assert by_run["SRR19762247"] == "HG00237" and by_run["SRR19762765"] == "HG00100"
+    per_individual: dict[str, int] = {}
+    for individual in by_run.values():
+        per_individual[individual] = per_individual.get(individual, 0) + 1
+    assert sorted(per_individual.values()).count(3) == 24
+    mapping = read_tsv(samples / "run_mapping.tsv")
+    assert len(mapping) == 781 and sum(m["status"] == "excluded" for m in mapping) == 2
+    assert len(read_tsv(samples / "run_sources.tsv")) == 779
+
+
+def test_mage_dry_run_at_full_scale_plans_every_run_and_chromosome(mage_at_scale):
+    workdir, extra = mage_at_scale
+    proc = run_snakemake(mage_scale.snakemake_args(workdir, extra, "-n", "--quiet", "rules"))
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["download_fastq"] == counts["salmon_quant"] == 779
+    assert counts["download_vcf"] == counts["cohort_genotypes"] == 23
+    assert counts["select_libraries"] == 1 and counts["fastqtl_permutations_chunk"] > 0
+    assert "resolve_samples" not in counts and "map_cis_permutations" not in counts
+    assert counts["total"] > 1600
