@@ -280,8 +280,10 @@ def check_annotated(matrix: pd.DataFrame, genes: pd.DataFrame, path, annotation,
 def quantile_normalize(df: pd.DataFrame) -> pd.DataFrame:
     """Quantile normalisation across columns (samples): every column gets the same distribution,
     the mean of the sorted columns. A value of rank k gets that mean's k-th value; tied values get
-    the average of the reference values over the ranks they span (preprocessCore's ``ties``
-    handling), so the result does not depend on the order of rows.
+    the mean of the reference values over the ranks they span, so the result does not depend on
+    the order of rows. (preprocessCore's normalize.quantiles is thought to interpolate the
+    reference at the average rank instead, unverified: the same for two tied values, not for three
+    or more on a curved reference.)
     """
     x = df.to_numpy(dtype=float)
     if np.isnan(x).any():
