@@ -287,6 +287,17 @@ CASES = [
         at_run_time=True,
     ),
     Case(
+        "run table URL with an unsupported scheme",
+        _raw_sheet(
+            "run_table.tsv",
+            "run_accession\tfastq_ftp\n"
+            "SRR0000001\ts3://bucket/SRR0000001_1.fastq.gz;s3://bucket/SRR0000001_2.fastq.gz\n"
+            "SRR0000002\ts3://bucket/SRR0000002_1.fastq.gz;s3://bucket/SRR0000002_2.fastq.gz\n",
+        ),
+        r"kgpex error in rule check_inputs: results/DEMO/samples/run_sources.tsv line 2: field 'url_1': unsupported URL scheme 's3'",
+        at_run_time=True,
+    ),
+    Case(
         "run missing from the run table",
         _run_table_without("SRR0000002"),
         r"kgpex error in rule resolve_samples: .*run_table.tsv: 1 run\(s\) of .* have no source of paired reads: SRR0000002 \(not in the run table\)$",

@@ -243,7 +243,13 @@ def test_a_missing_or_unreadable_vcf_is_one_line(tmp_path):
         check_vcf(str(tmp_path / "none.vcf.gz"), "chr22", INDIVIDUALS, "lbl")
     bad = tmp_path / "bad.vcf.gz"
     bad.write_bytes(gzip.compress(b"not a vcf\n"))
-    with pytest.raises(KgpexError, match="lbl: not a readable VCF"):
+    with pytest.raises(KgpexError, match=r"^lbl: not a VCF \(no #CHROM header line\)$"):
+        check_vcf(str(bad), "chr22", INDIVIDUALS, "lbl")
+    bad.write_bytes(b"\x1f\x8b\x08\x04 not bgzip at all")
+    with pytest.raises(KgpexError, match=r"^lbl: not a readable VCF"):
+        check_vcf(str(bad), "chr22", INDIVIDUALS, "lbl")
+    bad.write_bytes(gzip.compress(b"##fileformat=VCFv4.2\n#CHROM\tPOS\n"))
+    with pytest.raises(KgpexError, match=r"^lbl: not a readable VCF"):
         check_vcf(str(bad), "chr22", INDIVIDUALS, "lbl")
 
 
@@ -294,3 +300,33 @@ def test_check_inputs_writes_one_finding_per_input(tmp_path):
     assert [r["input"] for r in rows] == [
         "individuals", "runs", "run sources", "annotation", "vcf chr21", "vcf chr22"
     ]
+
+
+def test_a_remote_vcf_header_is_read_over_http_without_a_download(tmp_path, monkeypatch):
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    write_vcf(served / "c.vcf.gz", "chr22")
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # htslib would cache a remote index here
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/c.vcf.gz"
+        assert check_vcf(url, "chr22", INDIVIDUALS, url).finding.endswith("contig chr22")
+        gone = url.replace("c.vcf", "gone.vcf")
+        with pytest.raises(KgpexError, match=r"/gone.vcf.gz: cannot read the VCF \(HTTP 404 "):
+            check_vcf(gone, "chr22", INDIVIDUALS, gone, retries=0)
+    finally:
+        server.shutdown()
+    assert list(cwd.iterdir()) == []

@@ -253,30 +253,110 @@ def _check_gene_attributes(line: str, label: str, n: int) -> None:
             )
 
 
-def vcf_header(source: str, label: str):
-    """The header of a VCF (local path or URL), read without fetching the records."""
-    import pysam
+# A VCF header is well under this (NYGC's: ~10 kB); more without a #CHROM line is not a VCF.
+HEADER_LIMIT = 16 << 20
+
+
+def _open_source(source: str, label: str, timeout: float, retries: int, backoff: float) -> IO[bytes]:
+    """A byte stream of a local file or a URL (http, https, ftp); retried on network errors."""
+    import time
+    import urllib.error
+    import urllib.request
 
     path = local_path(source)
-    target = str(path) if path is not None else source
-    if path is not None and not path.is_file():
-        raise KgpexError(f"{label}: VCF not found: {path}")
-    try:
-        with pysam.VariantFile(target) as vf:
-            header = vf.header
-            contigs = list(header.contigs)
-            if not contigs:
-                # No ##contig lines: the first record names the chromosome.
-                first = next(iter(vf), None)
-                contigs = [first.chrom] if first is not None else []
-            return list(header.samples), contigs
-    except (OSError, ValueError, StopIteration) as err:
-        raise KgpexError(f"{label}: not a readable VCF ({err})") from None
+    if path is not None:
+        if not path.is_file():
+            raise KgpexError(f"{label}: VCF not found: {path}")
+        return open(path, "rb")
+    request = urllib.request.Request(source, headers={"User-Agent": "kgpex/0.1 (preflight)"})
+    for attempt in range(retries + 1):
+        try:
+            return urllib.request.urlopen(request, timeout=timeout)
+        except urllib.error.HTTPError as err:
+            if err.code < 500 or attempt == retries:
+                raise KgpexError(f"{label}: cannot read the VCF (HTTP {err.code} {err.reason})") from None
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            if attempt == retries:
+                raise KgpexError(f"{label}: cannot read the VCF ({err})") from None
+        time.sleep(backoff * 2**attempt)
+    raise AssertionError("unreachable")
 
 
-def check_vcf(source: str, chrom: str, individuals: Iterable[str], label: str) -> Finding:
-    """The VCF has samples, every individual among them, and ``chrom`` (or its bare name)."""
-    samples, contigs = vcf_header(source, label)
+def _header_text(stream: IO[bytes], label: str) -> str:
+    """The header lines and the first record of a (b)gzipped or plain VCF stream; stops there."""
+    import zlib
+
+    first = stream.read(2)
+    decompressor = zlib.decompressobj(wbits=31) if first == b"\x1f\x8b" else None
+    pending = first if decompressor is None else decompressor.decompress(first)
+    text = b""
+    while True:
+        text += pending
+        chrom_line = text.find(b"\n#CHROM") if not text.startswith(b"#CHROM") else 0
+        if chrom_line >= 0:
+            after = text.find(b"\n", chrom_line + 1)
+            record_end = text.find(b"\n", after + 1) if after >= 0 else -1
+            if record_end >= 0:
+                return text[: record_end + 1].decode("utf-8", "replace")
+        if len(text) > HEADER_LIMIT:
+            raise KgpexError(f"{label}: not a VCF (no #CHROM line in its first {HEADER_LIMIT} bytes)")
+        chunk = stream.read(1 << 16)
+        if not chunk:
+            if decompressor is not None and not decompressor.eof:
+                raise KgpexError(f"{label}: not a readable VCF (truncated gzip)")
+            if chrom_line >= 0:
+                return text.decode("utf-8", "replace")  # header only, or a last record without newline
+            raise KgpexError(f"{label}: not a VCF (no #CHROM header line)")
+        if decompressor is None:
+            pending = chunk
+            continue
+        try:
+            pending = decompressor.decompress(chunk)
+            while decompressor.eof and decompressor.unused_data:  # next BGZF block
+                rest = decompressor.unused_data
+                decompressor = zlib.decompressobj(wbits=31)
+                pending += decompressor.decompress(rest)
+        except zlib.error as err:
+            raise KgpexError(f"{label}: not a readable VCF ({err})") from None
+
+
+def vcf_header(
+    source: str, label: str, timeout: float = 120, retries: int = 2, backoff: float = 2.0
+) -> tuple[list[str], list[str]]:
+    """Samples and contigs of a VCF (local path or URL), from its header only.
+
+    Only the first bytes are transferred, up to the first record; no index is read (htslib
+    would fetch a remote one into the working directory). pysam parses the header.
+    """
+    import tempfile
+
+    import pysam
+
+    with _open_source(source, label, timeout, retries, backoff) as stream:
+        text = _header_text(stream, label)
+    with tempfile.TemporaryDirectory(prefix="kgpex-preflight-") as tmp:
+        header_file = Path(tmp) / "header.vcf"
+        header_file.write_text(text)
+        try:
+            with pysam.VariantFile(str(header_file)) as vf:
+                contigs = list(vf.header.contigs)
+                if not contigs:
+                    # No ##contig lines: the first record names the chromosome.
+                    first = next(iter(vf), None)
+                    contigs = [first.chrom] if first is not None else []
+                return list(vf.header.samples), contigs
+        except (OSError, ValueError, StopIteration) as err:
+            raise KgpexError(f"{label}: not a readable VCF ({err})") from None
+
+
+def check_vcf(
+    source: str, chrom: str, individuals: Iterable[str], label: str, **network
+) -> Finding:
+    """The VCF has samples, every individual among them, and ``chrom`` (or its bare name).
+
+    ``network``: ``timeout``, ``retries``, ``backoff`` for a remote VCF (config download).
+    """
+    samples, contigs = vcf_header(source, label, **network)
     if not samples:
         raise KgpexError(f"{label}: the VCF has no samples (a sites-only VCF); genotypes are needed")
     present = set(samples)
@@ -349,12 +429,16 @@ def check_inputs(
     dest: str | os.PathLike,
     gene_records: int = GTF_GENE_RECORDS,
     gtf_label: str | None = None,
+    network: dict | None = None,
 ) -> list[Finding]:
-    """Rule check_inputs: every content check, then ``dest`` (``input source finding``)."""
+    """Rule check_inputs: every content check, then ``dest`` (``input source finding``).
+
+    ``network``: ``timeout``, ``retries``, ``backoff`` for remote VCF headers.
+    """
     cohort, findings = check_resolved_samples(individuals, runs, sources)
     findings.append(check_gtf(gtf, vcf_sources, gene_records, label=gtf_label))
     for chrom, source in vcf_sources.items():
-        findings.append(check_vcf(source, chrom, cohort, label=source))
+        findings.append(check_vcf(source, chrom, cohort, label=source, **(network or {})))
     with atomic_path(dest) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(OUTPUT_COLUMNS)

@@ -45,5 +45,10 @@ rule check_inputs:
         },
         gtf_source=config["reference"]["annotation_url"],
         gene_records=kgpex_preflight.GTF_GENE_RECORDS,
+        network={
+            "timeout": config["download"]["timeout_seconds"],
+            "retries": config["download"]["retries"],
+            "backoff": config["download"]["backoff_seconds"],
+        },
     script:
         "../scripts/check_inputs.py"
