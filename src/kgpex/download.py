@@ -1,10 +1,12 @@
 """The one download function every stage uses (reads, reference, VCFs), and the checks around it.
 
-``fetch`` moves a file from an http(s)://, ftp:// or file:// URL to ``dest`` through
-``<dest>.partial``: interrupted transfers resume (HTTP Range, FTP REST), network errors and
-server errors are retried with exponential backoff, and the size, md5 and an optional content
-check are verified before the file gets its final name. Only the standard library is used, so
-the module runs in any conda env or container that has Python.
+``fetch`` moves a file from an https://, ftp:// or file:// URL (http:// where the config allows
+it) to ``dest`` through ``<dest>.partial``: interrupted transfers resume (HTTP Range, FTP REST),
+network errors, server errors, stalls longer than the timeout and transfers that fail
+verification are retried with exponential backoff, and the size, md5 and an optional content
+check are verified before the file gets its final name. Only hosts on the allowed list are
+contacted, redirects included. Only the standard library is used, so the module runs in any
+conda env or container that has Python.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import time
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Callable
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlunparse
 
 from kgpex.errors import KgpexError
 
@@ -35,6 +38,7 @@ log = logging.getLogger("kgpex.download")
 CHUNK = 1 << 20
 PROGRESS_SECONDS = 30.0
 USER_AGENT = "kgpex/0.1 (Python urllib)"
+SCHEMES = ("http", "https", "ftp", "file")
 
 
 class TransientError(Exception):
@@ -43,6 +47,93 @@ class TransientError(Exception):
 
 class _RestartFromScratch(Exception):
     """The partial file cannot be resumed (wrong range, too large): delete it and start over."""
+
+
+class _FailedVerification(Exception):
+    """A complete transfer whose bytes are wrong (md5, size): download again from scratch."""
+
+
+class _FailedCheck(_FailedVerification):
+    """A complete transfer that failed the content check, with no md5 to tell transfer from
+    source: download once more."""
+
+
+# -- where downloads may go --------------------------------------------------------------------
+
+
+def allowed_url(
+    url: str,
+    allowed_hosts: Iterable[str] | None = None,
+    allow_http: bool = True,
+    allow_file: bool = True,
+) -> str:
+    """The URL ``fetch`` uses for ``url``, or a KgpexError naming it.
+
+    ``allowed_hosts``: host names https/http/ftp URLs (and redirects) may reach, compared
+    case-insensitively, any port; None allows every host (library use; the workflow always
+    passes the config's list). ``allow_http``: False fetches http:// URLs over https:// from the
+    same host (plain http can be tampered with on the way; the hosts real cohorts use serve
+    both). ``allow_file``: file:// URLs (local paths) may be read.
+    """
+    parsed = urlparse(url)
+    scheme = parsed.scheme
+    if scheme not in SCHEMES:
+        raise KgpexError(f"{url}: unsupported URL scheme '{scheme}' (use https, ftp or file)")
+    if scheme == "file":
+        if not allow_file:
+            raise KgpexError(f"{url}: local files are not allowed (download.allow_file: false)")
+        if parsed.netloc not in ("", "localhost"):
+            raise KgpexError(
+                f"{url}: a file:// URL names a host ({parsed.netloc}); use file:///path"
+            )
+        return url
+    host = (parsed.hostname or "").lower()
+    if not host:
+        raise KgpexError(f"{url}: no host in the URL")
+    if allowed_hosts is not None and host not in {h.lower() for h in allowed_hosts}:
+        raise KgpexError(
+            f"{url}: host {host} is not in download.allowed_hosts "
+            f"({', '.join(sorted(allowed_hosts)) or 'none'})"
+        )
+    if scheme == "http" and not allow_http:
+        upgraded = urlunparse(parsed._replace(scheme="https"))
+        log.info("%s: fetching over https (download.allow_http: false): %s", url, upgraded)
+        return upgraded
+    return url
+
+
+def _redirect_handler(allowed_hosts, allow_http):
+    class CheckedRedirects(urllib.request.HTTPRedirectHandler):
+        """Follows a redirect only to an allowed host, and never from https down to http."""
+
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            scheme = urlparse(newurl).scheme
+            if scheme not in ("http", "https") or (scheme == "http" and not allow_http):
+                raise KgpexError(
+                    f"redirected to {newurl}: only https"
+                    f"{' or http' if allow_http else ''} redirects are followed"
+                )
+            if urlparse(req.full_url).scheme == "https" and scheme == "http":
+                raise KgpexError(f"redirected from https down to http: {newurl}")
+            try:
+                allowed_url(newurl, allowed_hosts, allow_http=True, allow_file=False)
+            except KgpexError as err:
+                raise KgpexError(f"redirected to {err}") from None
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    return CheckedRedirects
+
+
+def _check_dest(dest: Path) -> None:
+    """``dest`` must lie under the working directory (compared without resolving symlinks, so
+    a results folder linked to scratch storage stays allowed)."""
+    workdir = os.getcwd()
+    absolute = os.path.normpath(os.path.join(workdir, dest))
+    if os.path.commonpath([workdir, absolute]) != workdir:
+        raise KgpexError(f"{dest}: download destination outside the working directory {workdir}")
+
+
+# -- fetch -------------------------------------------------------------------------------------
 
 
 def fetch(
@@ -54,64 +145,59 @@ def fetch(
     backoff: float = 2.0,
     timeout: float = 120,
     check: Callable[[Path], None] | None = None,
+    allowed_hosts: Iterable[str] | None = None,
+    allow_http: bool = True,
+    allow_file: bool = True,
+    within_workdir: bool = False,
+    label: str | None = None,
 ) -> Path:
     """Download ``url`` to ``dest``; return ``dest``.
 
     Data goes to ``<dest>.partial`` (kept between attempts and between runs, so a killed job
-    resumes). After ``retries`` failed retries, or on a permanent error (404, missing file), a
-    KgpexError names the URL. An md5 mismatch discards the partial file and downloads once more
-    from scratch before failing. ``check(path)`` runs on the complete, verified partial file
-    before the rename; if it fails the partial file is removed and its KgpexError is re-raised
-    naming the URL and ``dest``.
+    resumes). Network errors, 5xx/408/429 answers, short reads, stalls of more than ``timeout``
+    seconds and md5 or size mismatches (the partial file is discarded first) each use one of
+    ``retries`` retries, after ``backoff * 2**(n-1)`` seconds. A permanent error (4xx, a missing
+    file, a host not allowed) fails at once. ``check(path)`` runs on the complete, verified
+    partial file before the rename; if it fails the partial file is removed and, when no md5
+    vouched for the bytes, the file is downloaded once more (a transfer corrupted on the way
+    looks like a corrupt file); otherwise the check's KgpexError is final. Every failure is one KgpexError line
+    naming the URL, after ``label`` when one is given (e.g. "run SRR1 mate 1"); a failed check
+    names ``dest``. ``allowed_hosts``, ``allow_http``, ``allow_file``: see ``allowed_url``;
+    ``within_workdir``: ``dest`` must lie under the working directory.
     """
     dest = Path(dest)
+    prefix = f"{label}: " if label else ""
+    try:
+        if within_workdir:
+            _check_dest(dest)
+        source = allowed_url(url, allowed_hosts, allow_http, allow_file)
+    except KgpexError as err:
+        raise KgpexError(f"{prefix}{err}") from None
+    where = f"{prefix}{source}" + (f" (given as {url})" if source != url else "")
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".partial")
     md5 = md5.strip().lower() if md5 else None
     size = int(size) if size not in (None, "") else None
-    scheme = urlparse(url).scheme
-    if scheme not in ("http", "https", "ftp", "file"):
-        raise KgpexError(f"{url}: unsupported URL scheme '{scheme}' (use http, https, ftp or file)")
+    opener = urllib.request.build_opener(_redirect_handler(allowed_hosts, allow_http))
 
-    fresh_starts_left = 1  # one more full download after an md5 mismatch
-    while True:
-        _transfer_with_retries(url, partial, size, retries, backoff, timeout)
-        actual_size = partial.stat().st_size
-        if size is not None and actual_size != size:
-            partial.unlink()
-            raise KgpexError(f"{url}: expected {size} bytes, got {actual_size}")
-        if md5 is not None:
-            actual_md5 = md5_of(partial)
-            if actual_md5 != md5:
-                partial.unlink()
-                if fresh_starts_left:
-                    fresh_starts_left -= 1
-                    log.warning("%s: md5 %s, expected %s: downloading again", url, actual_md5, md5)
-                    continue
-                raise KgpexError(f"{url}: md5 mismatch: expected {md5}, got {actual_md5}")
-        break
-    if check is not None:
-        try:
-            check(partial)
-        except KgpexError as err:
-            partial.unlink(missing_ok=True)
-            # Name the URL, and the file by its final name rather than the partial one.
-            raise KgpexError(f"{url}: {str(err).replace(str(partial), str(dest))}") from None
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-    os.replace(partial, dest)
-    return dest
-
-
-def _transfer_with_retries(url, partial: Path, size, retries, backoff, timeout) -> None:
     attempt = 0
+    check_retries_left = 0 if md5 else 1
     while True:
         try:
-            _transfer(url, partial, size, timeout)
-            if size is not None and partial.stat().st_size < size:
-                raise TransientError(f"short read: {partial.stat().st_size} of {size} bytes")
-            return
+            _transfer(source, partial, size, timeout, opener)
+            _verify(partial, size, md5)
+            if check is not None:
+                # Out of retries, the check's own message is the clearest last word.
+                _run_check(check, partial, dest, retry=check_retries_left > 0 and attempt < retries)
+            os.replace(partial, dest)
+            return dest
+        except KgpexError as err:
+            raise KgpexError(f"{where}: {err}") from None
+        except _FailedVerification as why:
+            partial.unlink(missing_ok=True)
+            err = why
+            if isinstance(why, _FailedCheck):
+                check_retries_left -= 1
         except _RestartFromScratch as why:
             log.warning("%s: %s: restarting from byte 0", url, why)
             partial.unlink(missing_ok=True)
@@ -119,16 +205,43 @@ def _transfer_with_retries(url, partial: Path, size, retries, backoff, timeout) 
         except TransientError as why:
             err = why
         except (OSError, http.client.HTTPException, EOFError) as why:
-            # URLError, timeouts, refused/reset connections and IncompleteRead all land here.
+            # URLError, timeouts (stalls), refused/reset connections, IncompleteRead.
             err = why
         attempt += 1
         if attempt > retries:
-            raise KgpexError(f"{url}: download failed after {attempt} attempts: {_describe(err)}")
+            raise KgpexError(f"{where}: download failed after {attempt} attempts: {_describe(err)}")
         delay = backoff * 2 ** (attempt - 1)
         log.warning(
-            "%s: attempt %d failed (%s); retrying in %.1f s", url, attempt, _describe(err), delay
+            "%s: attempt %d failed (%s); retrying in %.3g s", url, attempt, _describe(err), delay
         )
         time.sleep(delay)
+
+
+def _verify(partial: Path, size: int | None, md5: str | None) -> None:
+    actual_size = partial.stat().st_size
+    if size is not None and actual_size < size:
+        raise TransientError(f"short read: {actual_size} of {size} bytes")
+    if size is not None and actual_size > size:
+        raise _FailedVerification(f"size mismatch: expected {size} bytes, got {actual_size}")
+    if md5 is not None:
+        actual_md5 = md5_of(partial)
+        if actual_md5 != md5:
+            raise _FailedVerification(f"md5 mismatch: expected {md5}, got {actual_md5}")
+
+
+def _run_check(check, partial: Path, dest: Path, retry: bool) -> None:
+    try:
+        check(partial)
+    except KgpexError as err:
+        # Name the file by its final name rather than the partial one.
+        text = str(err).replace(str(partial), str(dest))
+        if retry:
+            raise _FailedCheck(text) from None
+        partial.unlink(missing_ok=True)
+        raise KgpexError(text) from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _describe(err: BaseException) -> str:
@@ -136,14 +249,14 @@ def _describe(err: BaseException) -> str:
     return " ".join(text.split())
 
 
-def _transfer(url: str, partial: Path, size: int | None, timeout: float) -> None:
+def _transfer(url: str, partial: Path, size: int | None, timeout: float, opener) -> None:
     scheme = urlparse(url).scheme
     if scheme == "file":
         _copy_file(url, partial)
     elif scheme == "ftp":
         _ftp(url, partial, size, timeout)
     else:
-        _http(url, partial, size, timeout)
+        _http(url, partial, size, timeout, opener)
 
 
 class _Progress:
@@ -175,7 +288,7 @@ class _Progress:
 def _copy_file(url: str, partial: Path) -> None:
     source = Path(unquote(urlparse(url).path))
     if not source.is_file():
-        raise KgpexError(f"{url}: no such file")
+        raise KgpexError("no such file")
     # A local copy is cheap: always from scratch, no resume logic to get wrong.
     with open(source, "rb") as src, open(partial, "wb") as out:
         shutil.copyfileobj(src, out, CHUNK)
@@ -185,7 +298,7 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)")
 
 
-def _http(url: str, partial: Path, size: int | None, timeout: float) -> None:
+def _http(url: str, partial: Path, size: int | None, timeout: float, opener) -> None:
     offset = partial.stat().st_size if partial.exists() else 0
     if size is not None and offset > size:
         raise _RestartFromScratch(f"partial file has {offset} bytes, more than {size}")
@@ -196,7 +309,7 @@ def _http(url: str, partial: Path, size: int | None, timeout: float) -> None:
         headers["Range"] = f"bytes={offset}-"
     request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = opener.open(request, timeout=timeout)
     except urllib.error.HTTPError as err:
         if err.code == 416 and offset:
             # Range starts at or past the end: complete if the server's total is what we hold.
@@ -206,7 +319,7 @@ def _http(url: str, partial: Path, size: int | None, timeout: float) -> None:
             raise _RestartFromScratch(f"HTTP 416 for a range from byte {offset}") from None
         if err.code >= 500 or err.code in (408, 429):
             raise TransientError(f"HTTP {err.code} {err.reason}") from None
-        raise KgpexError(f"{url}: HTTP {err.code} {err.reason}") from None
+        raise KgpexError(f"HTTP {err.code} {err.reason}") from None
     with response:
         if offset and response.status == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
@@ -224,10 +337,12 @@ def _http(url: str, partial: Path, size: int | None, timeout: float) -> None:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
         if size is not None and total is not None and total != size:
-            raise KgpexError(f"{url}: server reports {total} bytes, expected {size}")
+            raise KgpexError(f"server reports {total} bytes, expected {size}")
         progress = _Progress(url, offset, total)
+        # read1: what arrived before a reset or a stall is written, so the next attempt
+        # resumes after it.
         with open(partial, mode) as out:
-            _copy_stream(lambda: response.read(CHUNK), out, progress)
+            _copy_stream(lambda: response.read1(CHUNK), out, progress)
         if total is not None and progress.done < total:
             raise TransientError(f"connection closed after {progress.done} of {total} bytes")
         progress.report("fetched")
@@ -255,7 +370,7 @@ def _ftp(url: str, partial: Path, size: int | None, timeout: float) -> None:
             ftp.voidcmd("TYPE I")
             total = _ftp_size(ftp, path)
             if size is not None and total is not None and total != size:
-                raise KgpexError(f"{url}: server reports {total} bytes, expected {size}")
+                raise KgpexError(f"server reports {total} bytes, expected {size}")
             if total is not None and offset > total:
                 raise _RestartFromScratch(f"partial file has {offset} bytes, more than {total}")
             if total is not None and offset == total:
@@ -275,7 +390,7 @@ def _ftp(url: str, partial: Path, size: int | None, timeout: float) -> None:
                 _copy_stream(lambda: conn.recv(CHUNK), out, progress)
             ftp.voidresp()
     except ftplib.error_perm as err:
-        raise KgpexError(f"{url}: FTP error {_describe(err)}") from None
+        raise KgpexError(f"FTP error {_describe(err)}") from None
     except (ftplib.error_temp, ftplib.error_reply, ftplib.error_proto, EOFError) as err:
         raise TransientError(f"FTP error {_describe(err)}") from None
     if total is not None and progress.done < total:

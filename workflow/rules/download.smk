@@ -10,6 +10,11 @@ DOWNLOAD_OPTIONS = {
     "retries": config["download"]["retries"],
     "backoff": config["download"]["backoff_seconds"],
     "timeout": config["download"]["timeout_seconds"],
+    "allowed_hosts": config["download"]["allowed_hosts"],
+    "allow_http": config["download"]["allow_http"],
+    "allow_file": config["download"]["allow_file"],
+    # Every rule writes under the working directory (results/, resources/).
+    "within_workdir": True,
 }
 
 
