@@ -241,7 +241,7 @@ def test_bad_run_accession(tmp_path, sheet_paths):
         sheets.load_sheets(ind, run)
     assert _one_line_error(excinfo) == (
         f"{run} line 2 (run_accession=SRR 1): field 'run_accession': 'SRR 1' does not match "
-        "'^[A-Za-z0-9_.-]+$'"
+        "'^[A-Za-z0-9][A-Za-z0-9_.-]*$'"
     )
 
 
