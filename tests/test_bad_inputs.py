@@ -260,6 +260,11 @@ CASES = [
         r"kgpex: config: field 'reference.annotation_url': unsupported URL scheme 's3' in s3://bucket/gencode.gtf.gz",
     ),
     Case(
+        "URL on a host outside download.allowed_hosts",
+        lambda inputs, o: o["reference"].update(annotation_url="https://mirror.example.org/gencode.gtf.gz"),
+        r"kgpex: config: field 'reference.annotation_url': https://mirror.example.org/gencode.gtf.gz: host mirror.example.org is not in download.allowed_hosts",
+    ),
+    Case(
         "missing GTF",
         _remove("annotation.gtf.gz"),
         rf"kgpex: config: field 'reference.annotation_url': file not found: {SHEET}annotation.gtf.gz$",

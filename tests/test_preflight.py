@@ -12,6 +12,7 @@ import yaml
 from input_fixtures import INDIVIDUALS, gene_line, write_cohort, write_gtf, write_vcf
 from kgpex.errors import KgpexError
 from kgpex.preflight import (
+    Access,
     check_config,
     check_gtf,
     check_individual_id,
@@ -130,6 +131,24 @@ def test_an_unsupported_scheme_in_a_chromosome_vcf_is_rejected(cohort):
     cohort["genotypes"]["vcf_url_chrX"] = "s3://bucket/chrX.vcf.gz"
     cohort["genotypes"]["chromosomes"] = ["chr22", "chrX"]
     with pytest.raises(KgpexError, match=r"'genotypes.vcf_url_chrX \(chrX\)': unsupported URL scheme 's3'"):
+        check_config(_config(cohort))
+
+
+def test_a_host_outside_download_allowed_hosts_is_rejected(cohort):
+    cohort["reference"]["annotation_url"] = "https://mirror.example.org/gencode.gtf.gz"
+    with pytest.raises(KgpexError) as err:
+        check_config(_config(cohort))
+    assert str(err.value).startswith(
+        "config: field 'reference.annotation_url': https://mirror.example.org/gencode.gtf.gz: "
+        "host mirror.example.org is not in download.allowed_hosts ("
+    )
+    cohort["download"] = {"allowed_hosts": ["mirror.example.org"]}
+    check_config(_config(cohort))
+
+
+def test_local_files_are_rejected_where_download_allow_file_is_false(cohort):
+    cohort["download"] = {"allow_file": False}
+    with pytest.raises(KgpexError, match=r"^config: field 'samples.run_table': file://.*: local files are not allowed"):
         check_config(_config(cohort))
 
 
@@ -314,6 +333,14 @@ def test_a_remote_vcf_header_is_read_over_http_without_a_download(tmp_path, monk
         def log_message(self, *args):
             pass
 
+        def do_GET(self):
+            if self.path == "/moved.vcf.gz":
+                self.send_response(302)
+                self.send_header("Location", "http://elsewhere.invalid/c.vcf.gz")
+                self.end_headers()
+                return
+            super().do_GET()
+
     handler = functools.partial(Quiet, directory=str(served))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -326,7 +353,15 @@ def test_a_remote_vcf_header_is_read_over_http_without_a_download(tmp_path, monk
         assert check_vcf(url, "chr22", INDIVIDUALS, url).finding.endswith("contig chr22")
         gone = url.replace("c.vcf", "gone.vcf")
         with pytest.raises(KgpexError, match=r"/gone.vcf.gz: cannot read the VCF \(HTTP 404 "):
-            check_vcf(gone, "chr22", INDIVIDUALS, gone, retries=0)
+            check_vcf(gone, "chr22", INDIVIDUALS, gone, Access(retries=0))
+        # Hosts are checked as download.allowed_hosts says, redirects included.
+        only_loopback = Access(allowed_hosts=("127.0.0.1",), retries=0)
+        check_vcf(url, "chr22", INDIVIDUALS, url, only_loopback)
+        with pytest.raises(KgpexError, match=r"host localhost is not in download.allowed_hosts \(127.0.0.1\)"):
+            check_vcf(url.replace("127.0.0.1", "localhost"), "chr22", INDIVIDUALS, "x", only_loopback)
+        moved = url.replace("c.vcf", "moved.vcf")
+        with pytest.raises(KgpexError, match=r"^x: redirected to http://elsewhere.invalid/c.vcf.gz: host elsewhere.invalid is not"):
+            check_vcf(moved, "chr22", INDIVIDUALS, "x", only_loopback)
     finally:
         server.shutdown()
     assert list(cwd.iterdir()) == []

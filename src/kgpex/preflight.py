@@ -69,8 +69,42 @@ def check_individual_id(individual: str, where: str) -> str:
     return individual
 
 
-def check_source(source: str, where: str) -> str:
-    """A URL of an allowed scheme, or a plain path; ``where`` names the field or file/row."""
+@dataclass(frozen=True)
+class Access:
+    """Where reads may go and how hard to try: the config's ``download`` section, as
+    kgpex.download.fetch applies it (``allowed_url``)."""
+
+    allowed_hosts: tuple[str, ...] | None = None  # None: any host (library use)
+    allow_http: bool = True
+    allow_file: bool = True
+    timeout: float = 120
+    retries: int = 2
+    backoff: float = 2.0
+
+    @classmethod
+    def from_config(cls, download: dict) -> "Access":
+        hosts = download.get("allowed_hosts")
+        return cls(
+            allowed_hosts=None if hosts is None else tuple(hosts),
+            allow_http=download.get("allow_http", True),
+            allow_file=download.get("allow_file", True),
+            timeout=download.get("timeout_seconds", 120),
+            retries=download.get("retries", 2),
+            backoff=download.get("backoff_seconds", 2.0),
+        )
+
+    def url(self, source: str) -> str:
+        """The URL a read of ``source`` uses (http upgraded unless allowed); KgpexError if the
+        host or a local file is not allowed."""
+        from kgpex.download import allowed_url
+        from kgpex.sources import to_url
+
+        return allowed_url(to_url(source), self.allowed_hosts, self.allow_http, self.allow_file)
+
+
+def check_source(source: str, where: str, access: Access | None = None) -> str:
+    """A URL of an allowed scheme (and, with ``access``, host), or a plain path; ``where``
+    names the field or file/row."""
     if URL_UNSAFE.search(source):
         bad = URL_UNSAFE.search(source).group(0)
         raise KgpexError(f"{where}: character {bad!r} is not allowed in a URL or path: {source!r}")
@@ -80,6 +114,11 @@ def check_source(source: str, where: str) -> str:
             f"{where}: unsupported URL scheme '{scheme}' in {source} "
             f"(use {', '.join(ALLOWED_SCHEMES)} or a local path)"
         )
+    if access is not None:
+        try:
+            access.url(source)
+        except KgpexError as err:
+            raise KgpexError(f"{where}: {err}") from None
     return source
 
 
@@ -134,8 +173,10 @@ def check_config(config: dict, produced_under: Iterable[str | os.PathLike] = ())
     that a missing file there is not yet an error.
     """
     produced_under = list(produced_under)
+    access = Access.from_config(config["download"])
     for item in config_sources(config):
-        check_source(item.source, f"config: field '{item.field}'")
+        # Hosts matter only where this run reads (defaults name sources of other methods).
+        check_source(item.source, f"config: field '{item.field}'", access if item.used else None)
         path = local_path(item.source)
         if path is None or not item.used or _produced(path, produced_under):
             continue
@@ -257,7 +298,25 @@ def _check_gene_attributes(line: str, label: str, n: int) -> None:
 HEADER_LIMIT = 16 << 20
 
 
-def _open_source(source: str, label: str, timeout: float, retries: int, backoff: float) -> IO[bytes]:
+def _opener(access: Access):
+    import urllib.request
+
+    class CheckedRedirects(urllib.request.HTTPRedirectHandler):
+        """A redirect may reach only an allowed host, as in kgpex.download.fetch."""
+
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            if urlparse(newurl).scheme not in ("http", "https"):
+                raise KgpexError(f"redirected to {newurl}: only http(s) redirects are followed")
+            try:
+                Access(access.allowed_hosts, True, False).url(newurl)
+            except KgpexError as err:
+                raise KgpexError(f"redirected to {err}") from None
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    return urllib.request.build_opener(CheckedRedirects)
+
+
+def _open_source(source: str, label: str, access: Access) -> IO[bytes]:
     """A byte stream of a local file or a URL (http, https, ftp); retried on network errors."""
     import time
     import urllib.error
@@ -268,13 +327,21 @@ def _open_source(source: str, label: str, timeout: float, retries: int, backoff:
         if not path.is_file():
             raise KgpexError(f"{label}: VCF not found: {path}")
         return open(path, "rb")
-    request = urllib.request.Request(source, headers={"User-Agent": "kgpex/0.1 (preflight)"})
+    try:
+        url = access.url(source)
+    except KgpexError as err:
+        raise KgpexError(f"{label}: {err}") from None
+    request = urllib.request.Request(url, headers={"User-Agent": "kgpex/0.1 (preflight)"})
+    opener = _opener(access)
+    retries, backoff = access.retries, access.backoff
     for attempt in range(retries + 1):
         try:
-            return urllib.request.urlopen(request, timeout=timeout)
+            return opener.open(request, timeout=access.timeout)
         except urllib.error.HTTPError as err:
             if err.code < 500 or attempt == retries:
                 raise KgpexError(f"{label}: cannot read the VCF (HTTP {err.code} {err.reason})") from None
+        except KgpexError as err:
+            raise KgpexError(f"{label}: {err}") from None
         except (urllib.error.URLError, OSError, ValueError) as err:
             if attempt == retries:
                 raise KgpexError(f"{label}: cannot read the VCF ({err})") from None
@@ -321,7 +388,7 @@ def _header_text(stream: IO[bytes], label: str) -> str:
 
 
 def vcf_header(
-    source: str, label: str, timeout: float = 120, retries: int = 2, backoff: float = 2.0
+    source: str, label: str, access: Access | None = None
 ) -> tuple[list[str], list[str]]:
     """Samples and contigs of a VCF (local path or URL), from its header only.
 
@@ -332,7 +399,7 @@ def vcf_header(
 
     import pysam
 
-    with _open_source(source, label, timeout, retries, backoff) as stream:
+    with _open_source(source, label, access or Access()) as stream:
         text = _header_text(stream, label)
     with tempfile.TemporaryDirectory(prefix="kgpex-preflight-") as tmp:
         header_file = Path(tmp) / "header.vcf"
@@ -350,13 +417,10 @@ def vcf_header(
 
 
 def check_vcf(
-    source: str, chrom: str, individuals: Iterable[str], label: str, **network
+    source: str, chrom: str, individuals: Iterable[str], label: str, access: Access | None = None
 ) -> Finding:
-    """The VCF has samples, every individual among them, and ``chrom`` (or its bare name).
-
-    ``network``: ``timeout``, ``retries``, ``backoff`` for a remote VCF (config download).
-    """
-    samples, contigs = vcf_header(source, label, **network)
+    """The VCF has samples, every individual among them, and ``chrom`` (or its bare name)."""
+    samples, contigs = vcf_header(source, label, access)
     if not samples:
         raise KgpexError(f"{label}: the VCF has no samples (a sites-only VCF); genotypes are needed")
     present = set(samples)
@@ -393,9 +457,12 @@ def _rows(path: str | os.PathLike, columns: Iterable[str]) -> list[tuple[int, di
 
 
 def check_resolved_samples(
-    individuals: str | os.PathLike, runs: str | os.PathLike, sources: str | os.PathLike
+    individuals: str | os.PathLike,
+    runs: str | os.PathLike,
+    sources: str | os.PathLike,
+    access: Access | None = None,
 ) -> tuple[list[str], list[Finding]]:
-    """The resolved sheets' IDs, URLs and md5s by pattern; returns the individuals."""
+    """The resolved sheets' IDs, URLs (scheme, host) and md5s; returns the individuals."""
     cohort = []
     for n, row in _rows(individuals, ["individual"]):
         cohort.append(check_individual_id(row["individual"], f"{individuals} line {n}"))
@@ -408,7 +475,7 @@ def check_resolved_samples(
         check_run_id(row["run_accession"], where)
         for mate in ("1", "2"):
             if row[f"url_{mate}"]:
-                check_source(row[f"url_{mate}"], f"{where}: field 'url_{mate}'")
+                check_source(row[f"url_{mate}"], f"{where}: field 'url_{mate}'", access)
             md5 = row[f"md5_{mate}"]
             if md5 and not MD5.fullmatch(md5):
                 raise KgpexError(f"{where}: field 'md5_{mate}': '{md5}' is not an md5 (32 hex digits)")
@@ -429,16 +496,17 @@ def check_inputs(
     dest: str | os.PathLike,
     gene_records: int = GTF_GENE_RECORDS,
     gtf_label: str | None = None,
-    network: dict | None = None,
+    download: dict | None = None,
 ) -> list[Finding]:
     """Rule check_inputs: every content check, then ``dest`` (``input source finding``).
 
-    ``network``: ``timeout``, ``retries``, ``backoff`` for remote VCF headers.
+    ``download``: the config's download section (allowed hosts, timeout, retries).
     """
-    cohort, findings = check_resolved_samples(individuals, runs, sources)
+    access = Access.from_config(download or {})
+    cohort, findings = check_resolved_samples(individuals, runs, sources, access)
     findings.append(check_gtf(gtf, vcf_sources, gene_records, label=gtf_label))
     for chrom, source in vcf_sources.items():
-        findings.append(check_vcf(source, chrom, cohort, label=source, **(network or {})))
+        findings.append(check_vcf(source, chrom, cohort, label=source, access=access))
     with atomic_path(dest) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(OUTPUT_COLUMNS)

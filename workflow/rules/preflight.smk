@@ -45,10 +45,7 @@ rule check_inputs:
         },
         gtf_source=config["reference"]["annotation_url"],
         gene_records=kgpex_preflight.GTF_GENE_RECORDS,
-        network={
-            "timeout": config["download"]["timeout_seconds"],
-            "retries": config["download"]["retries"],
-            "backoff": config["download"]["backoff_seconds"],
-        },
+        # Allowed hosts, timeout and retries, as for every download.
+        download=config["download"],
     script:
         "../scripts/check_inputs.py"

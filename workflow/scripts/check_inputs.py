@@ -20,7 +20,7 @@ def main(snakemake):
         snakemake.output[0],
         gene_records=snakemake.params.gene_records,
         gtf_label=snakemake.params.gtf_source,
-        network=dict(snakemake.params.network),
+        download=dict(snakemake.params.download),
     )
     for finding in findings:
         log.info("%s: %s: %s", finding.input, finding.source, finding.finding)
