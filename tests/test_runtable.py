@@ -250,11 +250,14 @@ def test_error_response_stops_with_one_line_and_no_table(ena, tmp_path):
     assert not (tmp_path / "run_table.tsv").exists()
 
 
-@pytest.mark.parametrize("body", [b"", ("\t".join(ENA_FIELDS) + "\n").encode()])
-def test_empty_result_stops_with_one_line_instead_of_resolving_no_runs(ena, tmp_path, body):
+@pytest.mark.parametrize(
+    "status, body", [(200, b""), (204, b""), (200, ("\t".join(ENA_FIELDS) + "\n").encode())]
+)
+def test_empty_result_stops_with_one_line_instead_of_resolving_no_runs(ena, tmp_path, status, body):
+    # ENA answers an accession without read runs with no content or a bare header.
     responses, base = ena
     url, path = _query(base, "PRJNA000003")
-    responses[path] = (200, body)
+    responses[path] = (status, body)
     with pytest.raises(KgpexError) as err:
         _fetch_table(url, tmp_path)
     assert str(err.value) == (
