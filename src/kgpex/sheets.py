@@ -8,6 +8,7 @@ Only the standard library and jsonschema are imported: every dry-run pays for th
 from __future__ import annotations
 
 import csv
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +20,20 @@ from kgpex.errors import KgpexError
 SCHEMAS = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
 
 
+@functools.lru_cache(maxsize=None)
 def _load_schema(name: str) -> dict:
+    # Cached: a sheet is checked row by row, and MAGE's runs sheet has 779 rows.
     with open(SCHEMAS / name) as fh:
         return yaml.safe_load(fh)
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(name: str, set_default: bool):
+    schema = _load_schema(name)
+    cls = jsonschema.validators.validator_for(schema)
+    if set_default:
+        cls = _with_defaults(cls)
+    return cls(schema)
 
 
 def _with_defaults(validator_class):
@@ -50,11 +62,8 @@ def _where(error: jsonschema.ValidationError) -> str:
 
 def validate(instance: dict, schema_name: str, label: str, set_default: bool = False) -> dict:
     """Check ``instance`` against a schema in workflow/schemas; raise one line on the first error."""
-    schema = _load_schema(schema_name)
-    cls = jsonschema.validators.validator_for(schema)
-    if set_default:
-        cls = _with_defaults(cls)
-    errors = sorted(cls(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    validator = _validator(schema_name, set_default)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         raise KgpexError(f"{label}: field '{_where(err)}': {err.message}")
