@@ -59,31 +59,6 @@ def test_demo_dry_run_reaches_the_key_outputs():
     assert not missing, "dry-run does not produce:\n" + "\n".join(missing)
 
 
-def test_mage_preset_dry_run_maps_with_fastqtl_under_mage_names(tmp_path):
-    # The real sheets need network access (config/presets/README.md); two synthetic rows suffice
-    # to plan the whole MAGE run, downloads included, without fetching anything.
-    ind, run = _sheets(tmp_path, GOOD_INDIVIDUALS, GOOD_RUNS)
-    proc = snakemake(
-        "--dry-run",
-        "--forceall",
-        "--configfile",
-        "config/presets/mage.yaml",
-        "--config",
-        f"samples={{method: sheets, individuals: {ind}, runs: {run}}}",
-        timeout=600,
-    )
-    out = _output(proc)
-    mage = "results/MAGE/QTL_results/eQTL_results"
-    for path in [
-        f"{mage}/eQTL_summary.MAGE.v1.0.txt.gz",
-        f"{mage}/eQTL_nominal_results/eQTL_FastQTL_results.permutation_pass.MAGE.v1.0.txt.gz",
-        "results/MAGE/genotypes/chrX.pgen",
-    ]:
-        assert path in out, path
-    assert "rule fastqtl_permutations_chunk:" in out
-    assert "rule map_cis_permutations:" not in out  # mapper: fastqtl
-
-
 def test_slurm_profile_asks_a_gpu_for_every_tensorqtl_mapping_rule():
     from snakemake_executor_plugin_slurm.utils import set_gres_string
 
@@ -109,19 +84,3 @@ def test_slurm_profile_names_only_rules_that_exist():
     rules = set(proc.stdout.split())
     unknown = sorted(set(profile["set-resources"]) - rules)
     assert not unknown, f"profiles/slurm/config.yaml sets resources of unknown rules: {unknown}"
-
-
-# Synthetic sheets for dry-runs of presets. Bad config and sheets: tests/test_bad_inputs.py.
-
-INDIVIDUALS_HEADER = "individual\tpopulation\tcontinental_group\tsex\n"
-RUNS_HEADER = "run_accession\tindividual\tbatch\n"
-GOOD_INDIVIDUALS = ["HG00096\tGBR\tEUR\tmale", "NA12878\tCEU\tEUR\tfemale"]
-GOOD_RUNS = ["SRR0000001\tHG00096\tb1", "SRR0000002\tNA12878\tb1"]
-
-
-def _sheets(tmp_path: Path, individuals: list[str], runs: list[str]) -> tuple[Path, Path]:
-    ind = tmp_path / "individuals.tsv"
-    run = tmp_path / "runs.tsv"
-    ind.write_text(INDIVIDUALS_HEADER + "".join(f"{row}\n" for row in individuals))
-    run.write_text(RUNS_HEADER + "".join(f"{row}\n" for row in runs))
-    return ind, run
