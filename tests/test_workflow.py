@@ -59,16 +59,37 @@ def test_demo_dry_run_reaches_the_key_outputs():
     assert not missing, "dry-run does not produce:\n" + "\n".join(missing)
 
 
-def test_slurm_profile_asks_a_gpu_for_every_tensorqtl_mapping_rule():
+def test_eqtl_gpus_becomes_a_slurm_gpu_request_for_every_tensorqtl_rule(tmp_path):
     from snakemake_executor_plugin_slurm.utils import set_gres_string
 
-    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
-    assert profile["executor"] == "slurm"
-    assert {"slurm_partition", "runtime", "mem_mb"} <= set(profile["default-resources"])
+    gpus = tmp_path / "gpus.yaml"
+    gpus.write_text("eqtl:\n  gpus: 1\n")
+    proc = snakemake(
+        "--dry-run", "--forceall", "--configfile", str(gpus), "--printshellcmds", timeout=600
+    )
+    jobs = _jobs(_output(proc))
     for rule in GPU_RULES:
-        # The plugin reads only job.resources, by key and by attribute.
-        job = SimpleNamespace(resources=_Resources(profile["set-resources"][rule]))
-        assert set_gres_string(job) == " --gres=gpu:1", rule
+        assert jobs[rule], rule
+        for resources in jobs[rule]:
+            assert resources.get("gpu") == "1", (rule, resources)
+            # The plugin reads only job.resources, by key and by attribute.
+            job = SimpleNamespace(resources=_Resources(resources))
+            assert set_gres_string(job) == " --gpus=1", rule
+    assert all(r.get("gpu", "0") == "0" for r in jobs["normalize_expression"] + jobs["hidden_factors"])
+
+
+def _jobs(out: str) -> dict[str, list[dict]]:
+    """Each rule's jobs' resources, from a dry-run's job listing."""
+    jobs: dict[str, list[dict]] = {}
+    rule = None
+    for line in out.splitlines():
+        if line.startswith(("rule ", "localrule ", "checkpoint ")):
+            rule = line.split()[1].rstrip(":")
+            jobs.setdefault(rule, [])
+        elif rule and line.strip().startswith("resources:"):
+            fields = line.split(":", 1)[1].split(",")
+            jobs[rule].append(dict(f.strip().split("=", 1) for f in fields if "=" in f))
+    return jobs
 
 
 class _Resources(dict):
@@ -80,7 +101,9 @@ class _Resources(dict):
 
 def test_slurm_profile_names_only_rules_that_exist():
     profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    assert profile["executor"] == "slurm"
     proc = snakemake("--list-rules", timeout=300)
     rules = set(proc.stdout.split())
-    unknown = sorted(set(profile["set-resources"]) - rules)
-    assert not unknown, f"profiles/slurm/config.yaml sets resources of unknown rules: {unknown}"
+    named = set(profile.get("set-resources", {})) | set(profile.get("groups", {}))
+    unknown = sorted(named - rules)
+    assert not unknown, f"profiles/slurm/config.yaml names unknown rules: {unknown}"

@@ -53,7 +53,7 @@ AUTOSOMES = [c for c in GENOTYPE_CHROMS if c != "chrX"]
 
 wildcard_constraints:
     # The runs schema's pattern: runs are known only after resolve_samples.
-    run="[A-Za-z0-9_.-]+",
+    run="[A-Za-z0-9][A-Za-z0-9_.-]*",
     chrom="|".join(GENOTYPE_CHROMS),
     mate="1|2",
 
