@@ -74,6 +74,19 @@ def test_minimal_config_gets_every_default():
         "timeout_seconds": 120,
         "fastq_scheme": "https",
         "keep_fastq": False,
+        # ENA, GENCODE, IGSR/NYGC, NCBI and MAGE's repository: the hosts the presets name.
+        "allowed_hosts": [
+            "ftp.sra.ebi.ac.uk",
+            "ftp.ebi.ac.uk",
+            "www.ebi.ac.uk",
+            "ftp.1000genomes.ebi.ac.uk",
+            "ftp-trace.ncbi.nlm.nih.gov",
+            "ftp.ncbi.nlm.nih.gov",
+            "raw.githubusercontent.com",
+            "github.com",
+        ],
+        "allow_http": False,
+        "allow_file": True,
     }
     assert config["salmon"] == {"settings": "default", "extra_args": ""}
     assert config["reference"]["kmer"] == 31 and config["reference"]["decoys"] is False
