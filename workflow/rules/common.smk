@@ -136,4 +136,6 @@ def salmon_index_input(wildcards):
 
 
 def final_outputs():
-    return expression_outputs() + genotype_outputs() + eqtl_outputs()
+    outputs = expression_outputs() + genotype_outputs() + eqtl_outputs()
+    # provenance.smk: a provenance.json in each folder of final outputs.
+    return outputs + provenance_outputs(outputs)
