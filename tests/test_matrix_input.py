@@ -376,14 +376,13 @@ def test_stranger2012_preset_dry_run_plans_the_array_path(tmp_path):
     individuals.write_text(
         "individual\tpopulation\tcontinental_group\tsex\nNA12878\tCEU\tEUR\tfemale\nNA19238\tYRI\tAFR\tfemale\n"
     )
-    runs = tmp_path / "runs.tsv"  # resolve_samples needs runs today (see the preset)
-    runs.write_text("run_accession\tindividual\tbatch\nSRR0000001\tNA12878\tb1\nSRR0000002\tNA19238\tb1\n")
     matrix = _write(tmp_path / "expression_log2.tsv", "probe\tNA12878\tNA19238\nILMN_1\t7.5\t8.25\n")
     annotation = _write(tmp_path / "probe_annotation.tsv", ANNOTATION)
     rc, out = _dry_run(
         "--configfile", "config/presets/stranger2012.yaml",
         "--config",
-        f"samples={{method: sheets, individuals: {individuals}, runs: {runs}}}",
+        # The individuals alone: arrays have no runs (the preset's runs: "").
+        f"samples={{method: sheets, individuals: {individuals}, runs: ''}}",
         f"expression={{matrix: {{url: {matrix}, annotation_url: {annotation}}}}}",
     )
     assert rc == 0, out[-4000:]
@@ -399,6 +398,20 @@ def test_stranger2012_preset_dry_run_plans_the_array_path(tmp_path):
     for rule in MATRIX_RULES["array"]:
         assert f"rule {rule}:" in out, rule
     assert "rule salmon_index:" not in out and "rule download_fastq:" not in out
+    assert "rule fetch_run_table:" not in out and "run_table.tsv" not in out
+
+
+def test_reads_without_runs_stop_with_one_line():
+    # samples.runs "" (a cohort of individuals alone) is for the matrix entry point only.
+    rc, out = _dry_run(
+        "--config", "samples={method: sheets, individuals: resources/demo/individuals.tsv, runs: ''}"
+    )
+    errors = [line for line in out.splitlines() if line.startswith("kgpex: ")]
+    assert rc != 0 and errors == [
+        "kgpex: config: field 'samples.runs': no runs sheet, but expression.input is 'reads' and "
+        "salmon needs sequencing runs (give a runs sheet; only expression.input: matrix resolves a "
+        "cohort from the individuals sheet alone)"
+    ], out[-3000:]
 
 
 def test_stranger2012_preset_names_its_sources_as_unverified():

@@ -6,6 +6,7 @@ directory (tests/workdirs.py), never in the repository's results/."""
 from __future__ import annotations
 
 import csv
+import gzip
 import re
 import subprocess
 import sys
@@ -73,6 +74,67 @@ def test_preset_dry_runs_offline_before_resolution(tmp_path, preset):
     # Per-run jobs wait for the checkpoint; the rest of the cohort is planned already.
     assert "download_fastq" not in counts and counts["download_vcf"] == 23
     assert not (workdir / "results").exists()
+
+
+# --- an array cohort: individuals alone, no runs ---------------------------------------------
+
+STRANGER_INDIVIDUALS = (
+    "individual\tpopulation\tcontinental_group\tsex\n"
+    "NA12878\tCEU\tEUR\tfemale\nNA19238\tYRI\tAFR\tfemale\nHG00096\tGBR\tEUR\tmale\n"
+)
+# Jobs that only a cohort with sequencing runs has.
+RUN_JOBS = {"fetch_run_table", "fetch_sample_metadata", "download_fastq", "salmon_index",
+            "salmon_quant", "select_libraries", "aggregate_genes", "normalize_expression"}
+
+
+def stranger_inputs(workdir: Path) -> None:
+    """Small stand-ins for the three files the stranger2012 preset's header says to build, at
+    the preset's own paths, so that the preset runs as shipped."""
+    folder = workdir / "config/presets/stranger2012"
+    folder.mkdir(parents=True)
+    (folder / "individuals.tsv").write_text(STRANGER_INDIVIDUALS)
+    with gzip.open(folder / "expression_log2.tsv.gz", "wt") as fh:
+        fh.write("probe\tHG00096\tNA12878\tNA19238\nILMN_1\t7.5\t8.25\t6.0\nILMN_2\t9.0\t8.0\t8.5\n")
+    (folder / "probe_annotation.tsv").write_text(
+        "gene_id\tchrom\ttss\tstrand\tgene_name\nILMN_1\tchr1\t1000\t+\tG1\nILMN_2\tchrX\t5000\t-\tG2\n"
+    )
+
+
+def test_stranger2012_plans_its_eqtl_outputs_from_individuals_alone(tmp_path):
+    workdir = scratch_workdir(tmp_path, reuse_demo=False)
+    stranger_inputs(workdir)
+    preset = str(ROOT / "config/presets/stranger2012.yaml")
+    samples = "results/STRANGER2012/samples"
+    eqtl_outputs = [
+        "results/STRANGER2012/QTL_results/eQTL_results/expression_quants/"
+        "inverse_normal_TMM.filtered.TSS.STRANGER2012.v1.bed.gz",
+        "results/STRANGER2012/QTL_results/eQTL_results/expression_quants/eQTL_covariates.tab.gz",
+    ]
+    for resolved in (False, True):
+        proc = run_snakemake(snakemake_args(workdir, "-n", "--configfile", preset))
+        out = proc.stdout + proc.stderr
+        counts = job_counts(out)
+        assert not RUN_JOBS & set(counts), out[-3000:]
+        # The whole cohort is planned, to the eQTL tables, before and after resolution.
+        assert counts["import_expression_matrix"] == counts["normalize_array_expression"] == 1
+        assert counts["map_cis_permutations"] == counts["map_cis_nominal"] == 23, counts
+        assert counts["mage_eqtl_summary"] == counts["check_inputs"] == 1, counts
+        assert counts.get("resolve_samples", 0) == (0 if resolved else 1), counts
+        for path in eqtl_outputs:
+            assert path in out, path
+        if not resolved:
+            # resolve_samples reads the individuals sheet and nothing else (no run table).
+            job = out[out.index("checkpoint resolve_samples:"):].split("\n\n")[0]
+            assert "input: config/presets/stranger2012/individuals.tsv\n" in job, job
+            assert "run_table" not in out
+            target = [f"{samples}/{name}.tsv" for name in ("individuals", "runs", "run_sources")]
+            run_snakemake(snakemake_args(workdir, *target, "--cores", "1", "--configfile", preset))
+    individuals = read_tsv(workdir / samples / "individuals.tsv")
+    assert [row["individual"] for row in individuals] == ["HG00096", "NA12878", "NA19238"]
+    for name in ("runs", "run_sources", "run_mapping"):
+        text = (workdir / samples / f"{name}.tsv").read_text()
+        assert text.count("\n") == 1 and text.startswith("run_accession\t"), name
+    assert not (workdir / samples / "run_table.tsv").exists()
 
 
 # --- resolution offline, through the rules ---------------------------------------------------

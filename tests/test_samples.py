@@ -13,8 +13,9 @@ import pytest
 
 from kgpex import samples
 from kgpex.errors import KgpexError
-from kgpex.presets import read_panel
-from kgpex.runtable import ENA_FIELDS
+from kgpex.presets import MAPPING_COLUMNS, read_panel
+from kgpex.runtable import CHECKED_COLUMNS, ENA_FIELDS
+from kgpex.sheets import check_samples_config, individuals_only, read_ids, validate_config
 
 M = "0123456789abcdef0123456789abcdef"
 
@@ -343,6 +344,89 @@ def test_own_reads_listed_in_the_runs_sheet_resolve_with_it_as_run_table(tmp_pat
     assert read_tsv(out.runs) == [{"run_accession": "LIB1", "individual": "HG00096", "batch": "b1"}]
     [mapping] = read_tsv(out.mapping)
     assert (mapping["status"], mapping["evidence"]) == ("mapped", f"runs sheet {runs}")
+
+
+# --- a cohort of individuals alone (the matrix entry point) -----------------------------------
+
+INDIVIDUALS = (
+    "individual\tpopulation\tcontinental_group\tsex\n"
+    "NA19238\tYRI\tAFR\tfemale\nNA12878\tCEU\tEUR\tfemale\nHG00096\tGBR\tEUR\tmale\n"
+)
+
+
+def test_individuals_alone_resolve_with_header_only_run_tables(tmp_path):
+    ind = tmp_path / "individuals.tsv"
+    ind.write_text(INDIVIDUALS)
+    out = outputs(tmp_path)
+    settings = {"expected_individuals": 3}
+    # No run table among the inputs: rule resolve_samples gives it none in this mode.
+    sheets = samples.resolve("sheets", {"individuals": str(ind)}, out, settings, "ARRAYS", "https")
+    assert sorted(sheets.individuals) == ["HG00096", "NA12878", "NA19238"] and sheets.runs == {}
+    assert [r["individual"] for r in read_tsv(out.individuals)] == ["HG00096", "NA12878", "NA19238"]
+    assert read_tsv(out.individuals)[0] == {
+        "individual": "HG00096", "population": "GBR", "continental_group": "EUR", "sex": "male"
+    }
+    # Each run table is its header alone, so every reader finds its columns and no rows.
+    headers = {
+        out.runs: "run_accession\tindividual\tbatch",
+        out.sources: "\t".join(CHECKED_COLUMNS),
+        out.mapping: "\t".join(MAPPING_COLUMNS),
+    }
+    for path, header in headers.items():
+        assert Path(path).read_text() == header + "\n", path
+    assert read_ids(out.runs, "run_accession") == []
+
+
+def test_individuals_alone_are_checked_as_with_runs(tmp_path):
+    ind = tmp_path / "individuals.tsv"
+    out = outputs(tmp_path)
+    ind.write_text(INDIVIDUALS)
+    with pytest.raises(KgpexError) as excinfo:
+        samples.resolve("sheets", {"individuals": str(ind)}, out, {"expected_individuals": 2}, "X", "https")
+    assert one_line(excinfo) == f"{ind}: 3 individuals, but samples.expected_individuals is 2"
+    ind.write_text(INDIVIDUALS + "NA12878\tCEU\tEUR\tfemale\n")
+    with pytest.raises(KgpexError) as excinfo:
+        samples.resolve("sheets", {"individuals": str(ind)}, out, {}, "X", "https")
+    assert one_line(excinfo) == f"{ind} line 5: duplicate individual 'NA12878' (first on line 3)"
+    ind.write_text(INDIVIDUALS.split("\n")[0] + "\n")
+    with pytest.raises(KgpexError) as excinfo:
+        samples.resolve("sheets", {"individuals": str(ind)}, out, {}, "X", "https")
+    assert one_line(excinfo) == f"{ind}: sheet has no rows"
+    assert not any(Path(p).exists() for p in (out.individuals, out.runs, out.sources, out.mapping))
+
+
+def _config(runs: str, expression_input: str, method: str = "sheets") -> dict:
+    return {
+        "samples": {"method": method, "individuals": "individuals.tsv", "runs": runs},
+        "expression": {"input": expression_input},
+    }
+
+
+def test_only_the_matrix_entry_point_takes_a_cohort_without_runs():
+    assert individuals_only(_config("", "matrix"))
+    assert not individuals_only(_config("runs.tsv", "matrix"))
+    assert not individuals_only(_config("", "matrix", method="sdrf"))  # its runs come from the SDRF
+    check_samples_config(_config("", "matrix"))
+    check_samples_config(_config("runs.tsv", "reads"))
+    with pytest.raises(KgpexError) as excinfo:
+        check_samples_config(_config("", "reads"))
+    assert one_line(excinfo).startswith(
+        "config: field 'samples.runs': no runs sheet, but expression.input is 'reads'"
+    )
+
+
+def test_schema_needs_no_accession_for_a_cohort_without_runs():
+    base = {
+        "cohort": "ARRAYS", "release": "v1",
+        "reference": {"transcripts_url": "t.fa.gz", "annotation_url": "a.gtf.gz"},
+        "genotypes": {"vcf_url": "v_{chrom}.vcf.gz"},
+    }
+    validate_config({**base, "samples": {"method": "sheets", "individuals": "i.tsv", "runs": ""}})
+    # With runs, an empty run_table still means "query ENA", which needs an accession.
+    with pytest.raises(KgpexError, match="field 'samples.accession': '' should be non-empty"):
+        validate_config({**base, "samples": {"method": "sheets", "individuals": "i.tsv", "runs": "r.tsv"}})
+    with pytest.raises(KgpexError, match="field 'samples': 'runs' is a required property"):
+        validate_config({**base, "samples": {"method": "sheets", "individuals": "i.tsv"}})
 
 
 # --- dispatch, metadata files, the panel -----------------------------------------------------

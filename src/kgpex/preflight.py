@@ -31,6 +31,7 @@ from urllib.parse import urlparse
 
 from kgpex.errors import KgpexError
 from kgpex.io import atomic_path
+from kgpex.sheets import individuals_only
 from kgpex.sources import local_path
 
 # Sources may be URLs of these schemes, or plain paths (read through file:// URLs).
@@ -141,7 +142,8 @@ def config_sources(config: dict) -> list[ConfigSource]:
     decoys = reference["decoys"] and config["salmon"]["settings"] != "mage"  # as reference.smk
     method = samples["method"]
     found = [
-        ConfigSource("samples.run_table", samples.get("run_table", ""), True),
+        # A cohort of individuals alone (method sheets, runs "") reads no run table.
+        ConfigSource("samples.run_table", samples.get("run_table", ""), not individuals_only(config)),
         ConfigSource("samples.overrides", samples.get("overrides", ""), True),
         ConfigSource("samples.mage_metadata", samples.get("mage_metadata", ""), method == "mage"),
         ConfigSource("samples.sdrf", samples.get("sdrf", ""), method == "sdrf"),

@@ -9,7 +9,9 @@ Rule ``resolve_samples`` (a checkpoint) calls :func:`resolve` and writes four ta
 - ``run_mapping.tsv``: every run considered, ``run_accession status individual library
   read_count evidence`` (``status`` mapped or excluded): how each run got its individual.
 
-Methods (``samples.method``): ``sheets`` (the user's two sheets), ``mage`` (MAGE's library
+Methods (``samples.method``): ``sheets`` (the user's two sheets; with ``samples.runs: ""`` the
+individuals sheet alone, for the matrix entry point: the three run tables are then a header
+without rows and no run table is read), ``mage`` (MAGE's library
 table joined to ENA's run table, kgpex.presets), ``sdrf`` (an ArrayExpress SDRF names each
 run's individual) and ``ena`` (ENA's sample fields name each run's individual). When a join
 leaves runs unmapped, nothing is written but ``unmapped_runs.tsv`` beside the outputs, and the
@@ -37,7 +39,7 @@ from kgpex import presets
 from kgpex.errors import KgpexError
 from kgpex.io import atomic_path
 from kgpex.runtable import check_run_table, read_run_table, write_checked
-from kgpex.sheets import SCHEMAS, Sheets, load_sheets, read_tsv
+from kgpex.sheets import SCHEMAS, Sheets, load_individuals, load_sheets, read_tsv
 
 INDIVIDUAL_COLUMNS = ("individual", "population", "continental_group", "sex")
 RUN_COLUMNS = ("run_accession", "individual", "batch")
@@ -110,6 +112,22 @@ def resolve_from_sheets(
         ],
         out.mapping,
     )
+    return sheets
+
+
+def resolve_individuals_only(
+    individuals: str | os.PathLike,
+    out: ResolvedPaths,
+    expected_individuals: int = 0,
+) -> Sheets:
+    """Method ``sheets`` without a runs sheet (``samples.runs: ""``): a matrix cohort, whose
+    expression comes from a gene x individual matrix. The individuals sheet is checked as with
+    runs; runs.tsv, run_sources.tsv and run_mapping.tsv are written with their headers only."""
+    sheets = load_individuals(individuals)
+    _check_expected(len(sheets.individuals), expected_individuals, str(individuals))
+    write_sheets(sheets, out.individuals, out.runs)
+    write_checked([], out.sources)
+    _write_mapping([], out.mapping)
     return sheets
 
 
@@ -287,10 +305,13 @@ def check_metadata(kind: str, path: str | os.PathLike, sha256: str = "") -> None
 
 def resolve(method: str, inputs, out: ResolvedPaths, settings: dict, default_batch: str, scheme: str) -> Sheets:
     """Dispatch on ``samples.method``; ``inputs`` maps names to files (rule resolve_samples'
-    input), ``settings`` is the config's ``samples`` section."""
+    input: method ``sheets`` without ``runs`` is a cohort of individuals alone), ``settings``
+    is the config's ``samples`` section."""
     check_method(method)
     overrides = inputs.get("overrides") or None
     expected = settings.get("expected_individuals", 0)
+    if method == "sheets" and not inputs.get("runs"):
+        return resolve_individuals_only(inputs["individuals"], out, expected)
     if method == "sheets":
         return resolve_from_sheets(
             inputs["individuals"], inputs["runs"], inputs["run_table"], out, scheme, expected

@@ -88,8 +88,10 @@ def read_tsv(path: str | Path) -> list[dict]:
 
 
 def read_ids(path: str | Path, column: str) -> list[str]:
-    """One column of a sheet that the pipeline wrote itself (already checked)."""
-    return [row[column] for row in read_tsv(path)]
+    """One column of a sheet that the pipeline wrote itself (already checked; a matrix
+    cohort's runs.tsv is a header without rows)."""
+    with open(path, newline="") as fh:
+        return [row[column] for row in csv.DictReader(fh, delimiter="\t")]
 
 
 def _check_rows(rows: list[dict], schema_name: str, path: Path, key: str) -> None:
@@ -115,14 +117,43 @@ class Sheets:
         return sorted(r for r, row in self.runs.items() if row["individual"] == individual)
 
 
+def individuals_only(config: dict) -> bool:
+    """Whether the cohort resolves from the individuals sheet alone: method ``sheets`` with
+    ``samples.runs: ""`` (no sequencing runs, no run table). Only the matrix entry point
+    (``expression.input: matrix``) accepts it (:func:`check_samples_config`)."""
+    samples = config["samples"]
+    return samples["method"] == "sheets" and not samples.get("runs")
+
+
+def check_samples_config(config: dict) -> None:
+    """The samples settings against the expression input (after :func:`validate_config`):
+    reads need runs, so an individuals-only cohort stops a reads run with one line."""
+    if individuals_only(config) and config["expression"]["input"] != "matrix":
+        raise KgpexError(
+            "config: field 'samples.runs': no runs sheet, but expression.input is "
+            f"'{config['expression']['input']}' and salmon needs sequencing runs (give a runs "
+            "sheet; only expression.input: matrix resolves a cohort from the individuals sheet alone)"
+        )
+
+
+def _load_individuals(individuals_path: Path) -> dict[str, dict]:
+    rows = read_tsv(individuals_path)
+    _check_rows(rows, "individuals.schema.yaml", individuals_path, "individual")
+    return {r["individual"]: r for r in rows}
+
+
+def load_individuals(individuals_path: str | Path) -> Sheets:
+    """The individuals sheet alone, checked as :func:`load_sheets` checks it, with no runs
+    (a matrix cohort: :func:`individuals_only`)."""
+    return Sheets(individuals=_load_individuals(Path(individuals_path)), runs={})
+
+
 def load_sheets(individuals_path: str | Path, runs_path: str | Path) -> Sheets:
     """Load and cross-check the individuals and runs sheets."""
     individuals_path, runs_path = Path(individuals_path), Path(runs_path)
-    ind_rows = read_tsv(individuals_path)
-    _check_rows(ind_rows, "individuals.schema.yaml", individuals_path, "individual")
+    individuals = _load_individuals(individuals_path)
     run_rows = read_tsv(runs_path)
     _check_rows(run_rows, "runs.schema.yaml", runs_path, "run_accession")
-    individuals = {r["individual"]: r for r in ind_rows}
     for n, row in enumerate(run_rows, start=2):
         if row["individual"] not in individuals:
             raise KgpexError(

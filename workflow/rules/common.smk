@@ -19,6 +19,8 @@ try:
     kgpex_sheets.validate_config(config, label="config")
     # methods: mage sets MAGE's published settings over the config (kgpex.methods).
     apply_methods(config)
+    # Reads need runs: samples.runs "" is for the matrix entry point only.
+    kgpex_sheets.check_samples_config(config)
 except KgpexError as err:
     _stop(err)
 
@@ -35,14 +37,23 @@ SAMPLES = f"{RESULTS}/samples"
 RESOLVED_INDIVIDUALS = f"{SAMPLES}/individuals.tsv"
 RESOLVED_RUNS = f"{SAMPLES}/runs.tsv"
 RESOLVED_SOURCES = f"{SAMPLES}/run_sources.tsv"
+# The fetched run table (rule fetch_run_table), which a cohort of individuals alone has not.
+RUN_TABLE = f"{SAMPLES}/run_table.tsv"
 
 SAMPLES_CONFIG = config["samples"]
+# A cohort of individuals alone (method sheets, samples.runs ""; expression.input matrix): no
+# runs, no run table, and resolve_samples writes the run tables with their headers only.
+INDIVIDUALS_ONLY = kgpex_sheets.individuals_only(config)
 # Sheets given in the config are checked now, so a typo stops the run before any job.
 GIVEN_SHEETS = None
 if SAMPLES_CONFIG["method"] == "sheets":
     try:
-        GIVEN_SHEETS = kgpex_sheets.load_sheets(
-            SAMPLES_CONFIG["individuals"], SAMPLES_CONFIG["runs"]
+        GIVEN_SHEETS = (
+            kgpex_sheets.load_individuals(SAMPLES_CONFIG["individuals"])
+            if INDIVIDUALS_ONLY
+            else kgpex_sheets.load_sheets(
+                SAMPLES_CONFIG["individuals"], SAMPLES_CONFIG["runs"]
+            )
         )
     except KgpexError as err:
         _stop(err)
@@ -65,9 +76,12 @@ def by_attempt(base):
 
 def samples_inputs(wildcards):
     """resolve_samples' inputs for the configured method: the run table, the metadata
-    files the method joins runs to (fetch_sample_metadata) and an overrides table."""
+    files the method joins runs to (fetch_sample_metadata) and an overrides table; for a
+    cohort of individuals alone, the individuals sheet only."""
     method = SAMPLES_CONFIG["method"]
-    inputs = {"run_table": f"{SAMPLES}/run_table.tsv"}
+    if INDIVIDUALS_ONLY:
+        return {"individuals": SAMPLES_CONFIG["individuals"]}
+    inputs = {"run_table": RUN_TABLE}
     if method == "sheets":
         inputs.update(
             individuals=SAMPLES_CONFIG["individuals"], runs=SAMPLES_CONFIG["runs"]
@@ -80,7 +94,8 @@ def samples_inputs(wildcards):
 
 
 def cohort_runs():
-    """The resolved runs, sorted (available once the checkpoint resolve_samples has run)."""
+    """The resolved runs, sorted (available once the checkpoint resolve_samples has run;
+    none for a cohort of individuals alone)."""
     sheets = checkpoints.resolve_samples.get().output
     return sorted(kgpex_sheets.read_ids(sheets.runs, "run_accession"))
 

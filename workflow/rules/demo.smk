@@ -8,7 +8,7 @@ DEMO_CHROMS = ["chr21", "chr22"]
 rule make_demo_cohort:
     input:
         individuals=SAMPLES_CONFIG["individuals"],
-        runs=SAMPLES_CONFIG["runs"],
+        runs=SAMPLES_CONFIG["runs"] or [],
     output:
         transcripts=f"{DEMO_GENCODE}/gencode.vDEMO.transcripts.fa.gz",
         annotation=f"{DEMO_GENCODE}/gencode.vDEMO.annotation.gtf.gz",

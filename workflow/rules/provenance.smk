@@ -1,7 +1,8 @@
 # Stage provenance: a provenance.json in every folder of final outputs (kgpex.provenance): the
 # pipeline's git describe, the config's sha256, tool versions, and the sha256 of the resolved run
-# sheets. It is rewritten whenever an output of its folder is; it is not a result (it differs
-# between checkouts and machines while the tables beside it do not).
+# sheets (run_sources.tsv, and the fetched run table where the cohort has one). It is rewritten
+# whenever an output of its folder is; it is not a result (it differs between checkouts and
+# machines while the tables beside it do not).
 import os.path
 
 PROVENANCE_FILE = "provenance.json"
@@ -23,7 +24,8 @@ rule record_provenance:
             if os.path.dirname(path) == f"{RESULTS}/{wildcards.folder}"
         ),
         run_sources=RESOLVED_SOURCES,
-        run_table=f"{SAMPLES}/run_table.tsv",
+        # None for a cohort of individuals alone (its run_sources.tsv is a header only).
+        run_table=[] if INDIVIDUALS_ONLY else RUN_TABLE,
     output:
         f"{RESULTS}/{{folder}}/{PROVENANCE_FILE}",
     log:

@@ -2,40 +2,44 @@
 # method joins runs to (MAGE's library table, an SDRF, the 1000 Genomes panel), then the
 # checkpoint that resolves individuals, runs and one source of reads per run. Logic:
 # kgpex.samples, kgpex.presets, kgpex.runtable. Every per-run job is known only after
-# resolve_samples has run; a dry-run before that shows the jobs up to it.
+# resolve_samples has run; a dry-run before that shows the jobs up to it. A cohort of
+# individuals alone (matrix entry point, samples.runs "") has no run table and no runs.
 from kgpex.runtable import ena_filereport_url
 from kgpex.samples import METHOD_METADATA
 from kgpex.sources import to_url
 
-RUN_TABLE_SOURCE = SAMPLES_CONFIG["run_table"] or ena_filereport_url(
-    SAMPLES_CONFIG["accession"]
-)
 # Pinned checksums of metadata files; the others are checked by parsing them.
 METADATA_SHA256 = {"mage_metadata": SAMPLES_CONFIG["mage_metadata_sha256"]}
 
 
-rule fetch_run_table:
-    input:
-        local_input(RUN_TABLE_SOURCE),
-    output:
-        table=f"{SAMPLES}/run_table.tsv",
-        query=f"{SAMPLES}/run_table.query.json",
-    log:
-        f"{LOGS}/fetch_run_table/fetch_run_table.log",
-    conda:
-        env("python")
-    container:
-        container("python")
-    threads: 1
-    resources:
-        mem_mb=by_attempt(500),
-        runtime=30,
-        downloads=1,
-    params:
-        url=to_url(RUN_TABLE_SOURCE),
-        options=DOWNLOAD_OPTIONS,
-    script:
-        "../scripts/fetch_run_table.py"
+# A cohort of individuals alone (INDIVIDUALS_ONLY, common.smk) reads no run table.
+if not INDIVIDUALS_ONLY:
+    RUN_TABLE_SOURCE = SAMPLES_CONFIG["run_table"] or ena_filereport_url(
+        SAMPLES_CONFIG["accession"]
+    )
+
+    rule fetch_run_table:
+        input:
+            local_input(RUN_TABLE_SOURCE),
+        output:
+            table=RUN_TABLE,
+            query=f"{SAMPLES}/run_table.query.json",
+        log:
+            f"{LOGS}/fetch_run_table/fetch_run_table.log",
+        conda:
+            env("python")
+        container:
+            container("python")
+        threads: 1
+        resources:
+            mem_mb=by_attempt(500),
+            runtime=30,
+            downloads=1,
+        params:
+            url=to_url(RUN_TABLE_SOURCE),
+            options=DOWNLOAD_OPTIONS,
+        script:
+            "../scripts/fetch_run_table.py"
 
 
 rule fetch_sample_metadata:

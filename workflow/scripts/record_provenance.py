@@ -11,8 +11,9 @@ def main(snakemake):
     record = provenance_record(
         version=pipeline_version(snakemake.params.workflow_dir, fallback=__version__),
         config=snakemake.config,
-        run_tables={"run_sources": snakemake.input.run_sources,
-                    "run_table": snakemake.input.run_table},
+        # run_table is absent for a cohort of individuals alone (no runs): hash what exists.
+        run_tables={name: snakemake.input.get(name) for name in ("run_sources", "run_table")
+                    if snakemake.input.get(name)},
         files=snakemake.input.files,
         tools=collect_tools(),
     )
