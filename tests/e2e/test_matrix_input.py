@@ -1,0 +1,178 @@
+"""The matrix entry point on matrices made from the demo (expression.input: matrix).
+
+- counts + TPM: the demo's gene counts and TPM of the chosen libraries, one column per
+  individual, give the reads path's TSS BEDs byte for byte (the same MAGE normalisation), so
+  everything downstream is shared unchanged.
+- array: log2(CPM + 1) of the same counts as "intensities", with an annotation table and one
+  control probe, run through quantile normalisation and INT to the cis-eQTL permutation table;
+  its eGenes overlap the reads path's.
+
+Both cohorts are the demo's individuals sheet alone (samples.runs "": no runs, no run table),
+as an array cohort has no sequencing runs. Each runs in a scratch working directory
+(tests/workdirs.py) beside the demo; the array run hard-links the demo's genotypes, reference
+and samples so that only the expression, covariates and mapping jobs run.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import snakemake
+from workdirs import scratch_workdir, snakemake_args
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+COHORT = CONFIG["cohort"]
+TAG = f"{COHORT}.{CONFIG['release']}"
+FDR = CONFIG["eqtl"]["fdr"]
+MAGE = Path("results") / COHORT / "QTL_results" / "eQTL_results"
+QUANTS = MAGE / "expression_quants"
+CIS_GENES = Path("results") / COHORT / "eqtl" / CONFIG["eqtl"]["mapper"] / "cis_genes.tsv.gz"
+# The cohort as the individuals sheet alone: no runs sheet, no run table.
+INDIVIDUALS_ONLY = {"method": "sheets", "individuals": CONFIG["samples"]["individuals"], "runs": ""}
+# Stages the array run takes from the demo as they are (they do not depend on expression; the
+# demo's resolved individuals.tsv is the sheet's, the runs it lists are not read in matrix mode).
+REUSED = [
+    "samples", "reference", "preflight", "genotypes",
+    "covariates/genotype_pcs.tsv", "covariates/genotype_pcs.png",
+]
+
+pytestmark = pytest.mark.e2e
+
+
+def _cores() -> str:
+    return os.environ.get("KGPEX_TEST_CORES", "2")
+
+
+@pytest.fixture(scope="module")
+def demo_matrices(demo_run, tmp_path_factory):
+    """The demo's chosen libraries as gene x individual TSVs, and an annotation table."""
+    out = tmp_path_factory.mktemp("matrices")
+    choice = pd.read_csv(demo_run / "expression" / "library_choice.tsv", sep="\t")
+    run_to_individual = dict(zip(choice["run_accession"], choice["individual"]))
+    paths = {}
+    for kind in ("counts", "tpm"):
+        m = pd.read_parquet(ROOT / QUANTS / f"gene_{kind}.allLibraries.{TAG}.parquet")
+        m = m[list(run_to_individual)].rename(columns=run_to_individual)
+        m.index.name = "gene_id"
+        paths[kind] = out / f"{kind}.tsv"
+        m.to_csv(paths[kind], sep="\t")  # repr() floats: read back bit for bit
+    counts = pd.read_csv(paths["counts"], sep="\t", index_col=0)
+    log2 = np.log2(counts / counts.sum() * 1e6 + 1)
+    log2.loc["CONTROL_PROBE_1"] = 7.0 + np.arange(log2.shape[1]) % 3  # not in the annotation
+    paths["array"] = out / "array.tsv.gz"
+    log2.to_csv(paths["array"], sep="\t", compression="gzip")
+    genes = pd.read_csv(demo_run / "reference" / "genes.tsv", sep="\t")
+    paths["annotation"] = out / "annotation.tsv"
+    genes[["gene_id", "chrom", "tss", "strand", "gene_name", "start", "end"]].to_csv(
+        paths["annotation"], sep="\t", index=False
+    )
+    return paths
+
+
+def _bed_text(path: Path) -> str:
+    with gzip.open(path, "rt") as fh:
+        return fh.read()
+
+
+def test_counts_and_tpm_matrix_give_the_reads_path_beds(demo_run, demo_matrices, tmp_path):
+    workdir = scratch_workdir(
+        tmp_path / "counts",
+        {"samples": INDIVIDUALS_ONLY, "expression": {"input": "matrix", "matrix": {
+            "url": str(demo_matrices["counts"]), "tpm_url": str(demo_matrices["tpm"]), "kind": "counts",
+        }}},
+    )
+    outputs = [
+        QUANTS / f"inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz",
+        QUANTS / f"TMM.filtered.TSS.{TAG}.bed.gz",
+        QUANTS / f"raw_pseudocounts.filtered.TSS.{TAG}.bed.gz",
+        MAGE / f"expression_filteredGenes.{TAG}.txt.gz",
+    ]
+    log = snakemake(*snakemake_args(workdir, "--cores", _cores(), *map(str, outputs))).stderr
+    # Resolved from the individuals sheet alone: header-only run tables, nothing fetched for runs.
+    samples = workdir / "results" / COHORT / "samples"
+    assert pd.read_csv(samples / "individuals.tsv", sep="\t")["individual"].tolist() == sorted(
+        pd.read_csv(ROOT / CONFIG["samples"]["individuals"], sep="\t")["individual"]
+    )
+    for name in ("runs", "run_sources", "run_mapping"):
+        assert len(pd.read_csv(samples / f"{name}.tsv", sep="\t")) == 0, name
+    assert not (samples / "run_table.tsv").exists() and "rule fetch_run_table:" not in log
+    for rel in outputs:
+        assert _bed_text(workdir / rel) == _bed_text(ROOT / rel), rel
+    factors = pd.read_csv(workdir / "results" / COHORT / "expression" / "tmm_factors.tsv", sep="\t")
+    reads = pd.read_csv(demo_run / "expression" / "tmm_factors.tsv", sep="\t")
+    np.testing.assert_array_equal(factors["tmm_factor"], reads["tmm_factor"])
+
+
+def _link_tree(src: Path, dest: Path) -> None:
+    """Hard links keep the files' times, so Snakemake sees those jobs as done."""
+    if src.is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.link(src, dest)
+        return
+    for path in src.rglob("*"):
+        if path.is_file():
+            target = dest / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, target)
+
+
+@pytest.fixture(scope="module")
+def array_run(demo_run, demo_matrices, tmp_path_factory):
+    workdir = scratch_workdir(
+        tmp_path_factory.mktemp("array"),
+        {"samples": INDIVIDUALS_ONLY, "expression": {"input": "matrix", "matrix": {
+            "url": str(demo_matrices["array"]), "kind": "array",
+            "annotation_url": str(demo_matrices["annotation"]), "drop_unannotated": True,
+        }}},
+    )
+    for rel in REUSED:
+        _link_tree(demo_run / rel, workdir / "results" / COHORT / rel)
+    # File times only: the scratch directory has no Snakemake records of the linked files' code
+    # and parameters, and they are the demo's, brought up to date by demo_run.
+    proc = snakemake(
+        # The target before --rerun-triggers, which takes every word after it.
+        *snakemake_args(workdir, "--cores", _cores(), str(CIS_GENES), "--rerun-triggers", "mtime")
+    )
+    return workdir, proc.stdout + proc.stderr
+
+
+def test_array_run_normalises_and_maps(array_run):
+    workdir, log = array_run
+    assert "rule normalize_array_expression:" in log
+    bed = pd.read_csv(workdir / QUANTS / f"inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz", sep="\t")
+    assert "CONTROL_PROBE_1" not in set(bed["ID"])
+    qn = pd.read_csv(workdir / QUANTS / f"quantile_log2.filtered.TSS.{TAG}.bed.gz", sep="\t")
+    assert list(qn["ID"]) == list(bed["ID"]) and list(qn.columns[4:]) == sorted(qn.columns[4:])
+    # Quantile normalisation was over every probe: each individual's values share one distribution.
+    individuals = list(qn.columns[4:])
+    assert np.ptp(qn[individuals].mean().to_numpy()) < 0.05
+
+
+def test_array_egenes_overlap_the_reads_path(array_run, demo_run):
+    workdir, _ = array_run
+    array = pd.read_csv(workdir / CIS_GENES, sep="\t")
+    reads = pd.read_csv(ROOT / CIS_GENES, sep="\t")
+    called = {
+        "array": set(array.loc[array["qval"] <= FDR, "phenotype_id"]),
+        "reads": set(reads.loc[reads["qval"] <= FDR, "phenotype_id"]),
+    }
+    shared = called["array"] & called["reads"]
+    jaccard = len(shared) / len(called["array"] | called["reads"])
+    # Measured on the demo: array 76 eGenes, reads 72, shared 69 (96% of the reads path's),
+    # Jaccard 0.87. The array path tests 300 genes (no expression filter), the reads path 289.
+    summary = (
+        f"array {len(called['array'])} eGenes, reads {len(called['reads'])}, shared {len(shared)}, "
+        f"Jaccard {jaccard:.3f}"
+    )
+    assert len(shared) >= 0.9 * len(called["reads"]) and jaccard >= 0.8, summary
+    # And they are the planted ones (measured: all 76), as test_eqtl asks of the reads path.
+    truth = pd.read_csv(ROOT / "resources/demo/generated/truth_eqtls.tsv", sep="\t")
+    not_planted = called["array"] - set(truth["gene_id"])
+    assert len(not_planted) <= 0.1 * len(called["array"]), f"{summary}; not planted: {sorted(not_planted)}"
