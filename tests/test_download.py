@@ -467,3 +467,34 @@ def test_sra_fallback_gzips_and_checks_both_mates(tmp_path, monkeypatch):
         "SRR2_1.fastq.gz",
         "SRR2_2.fastq.gz",
     ]
+
+
+def _fake_sra_tools(tmp_path, monkeypatch, names: list[str], reads: int = 5) -> None:
+    """prefetch and a fasterq-dump that writes ``names`` ({r}: the run), each ``reads`` reads."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    fq = tmp_path / "reads.fastq"
+    fq.write_text(fastq_text(reads))
+    _tool(bin_dir, "prefetch", 'mkdir -p "$5/$1" && touch "$5/$1/$1.sra"\n')
+    copies = "; ".join(f'cp {fq} "$6/{name.format(r="${r}")}"' for name in names)
+    _tool(bin_dir, "fasterq-dump", f'mkdir -p "$6"; r=$(basename "$1"); {copies}\n')
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize("dumped", ["{r}.fastq", "{r}_1.fastq"])
+def test_sra_fallback_single_end_gives_one_checked_file(tmp_path, monkeypatch, dumped):
+    _fake_sra_tools(tmp_path, monkeypatch, [dumped], reads=6)
+    (reads,) = sra_to_fastq("SRR3", tmp_path / "out", layout="single")
+    assert reads == tmp_path / "out" / "SRR3.fastq.gz"
+    assert check_fastq_gz(reads) == 6
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["SRR3.fastq.gz"]
+
+
+def test_sra_fallback_layout_must_match_what_fasterq_dump_wrote(tmp_path, monkeypatch):
+    _fake_sra_tools(tmp_path, monkeypatch, ["{r}_1.fastq", "{r}_2.fastq"])
+    with pytest.raises(KgpexError, match=r"SRA fallback for SRR4: the run table says single-end .*found: SRR4_1.fastq, SRR4_2.fastq\)"):
+        sra_to_fastq("SRR4", tmp_path / "out", layout="single")
+    with pytest.raises(KgpexError, match=r"did not write paired files .*found: SRR5.fastq\); if the run is single-end"):
+        _fake_sra_tools(tmp_path / "b", monkeypatch, ["{r}.fastq"])
+        sra_to_fastq("SRR5", tmp_path / "out", layout="paired")
+    assert not list((tmp_path / "out").glob("*.gz"))

@@ -7,9 +7,12 @@ import pytest
 from kgpex.errors import KgpexError
 from kgpex.runtable import (
     CHECKED_COLUMNS,
+    PAIRED,
+    SINGLE,
     RunSource,
     check_run_table,
     read_checked_row,
+    read_layouts,
     read_run_table,
     write_checked,
 )
@@ -80,22 +83,56 @@ def test_sra_fallback_only_for_sra_run_accessions(tmp_path):
 
 
 def test_every_run_without_reads_is_listed_in_one_error(tmp_path):
+    header = "run_accession\tlibrary_layout\tfastq_ftp\tfastq_md5\tfastq_bytes\n"
     path = table(
         tmp_path,
-        paired("SRR1"),
-        f"SRR2\tx\tftp.x/SRR2.fastq.gz\t{M0}\t5",
-        "XYZ3\tx\t\t\t",
+        paired("SRR1").replace("HG00096", "PAIRED"),
+        f"SRR2\tPAIRED\tftp.x/SRR2.fastq.gz\t{M0}\t5",
+        "XYZ3\tSINGLE\t\t\t",
+        f"SRR5\tSINGLE\tftp.x/SRR5.fastq.gz\t{M0}\t5",
+        header=header,
     )
     with pytest.raises(KgpexError) as err:
-        check_run_table(path, ["SRR1", "SRR2", "XYZ3", "SRR4", "SRR0"], runs_label="runs.tsv")
+        check_run_table(
+            path, ["SRR1", "SRR2", "XYZ3", "SRR4", "SRR0", "SRR5"], runs_label="runs.tsv"
+        )
     message = str(err.value)
     assert "\n" not in message
-    assert message.startswith(f"{path}: 4 run(s) of runs.tsv have no source of paired reads: ")
+    assert message.startswith(f"{path}: 4 run(s) of runs.tsv have no source of reads: ")
     assert "SRR0 (not in the run table)" in message
     assert "SRR4 (not in the run table)" in message
-    assert "SRR2 (line 3: single-end: 1 FASTQ file)" in message
+    assert (
+        "SRR2 (line 3: library_layout PAIRED but 1 FASTQ file (mates interleaved, joined or lost))"
+        in message
+    )
     assert "XYZ3 (line 4: no FASTQ" in message
-    assert "SRR1 " not in message
+    assert "SRR1 " not in message and "SRR5 " not in message
+
+
+def test_one_fastq_file_is_a_single_end_run(tmp_path):
+    header = "run_accession\tlibrary_layout\tfastq_ftp\tfastq_md5\tfastq_bytes\n"
+    path = table(
+        tmp_path,
+        f"SRR1\tSINGLE\tftp.x/SRR1.fastq.gz\t{M0.upper()}\t5",
+        "SRR2\t\t/m/SRR2.fastq.gz\t\t",  # no layout given: one file is single-end
+        paired("SRR3").replace("HG00096", "PAIRED"),
+        header=header,
+    )
+    one, two, three = check_run_table(path, ["SRR1", "SRR2", "SRR3"], scheme="ftp")
+    assert one == RunSource("SRR1", "ena", "ftp://ftp.x/SRR1.fastq.gz", md5_1=M0, bytes_1="5", layout=SINGLE)
+    assert (two.url_1, two.url_2, two.md5_1, two.layout) == ("file:///m/SRR2.fastq.gz", "", "", SINGLE)
+    assert three.layout == PAIRED and three.url_2.endswith("SRR3_2.fastq.gz")
+
+
+def test_sra_fallback_takes_the_layout_from_library_layout(tmp_path):
+    header = "run_accession\tlibrary_layout\tfastq_ftp\tfastq_md5\tfastq_bytes\n"
+    path = table(tmp_path, "SRR1\tSINGLE\t\t\t", "SRR2\tPAIRED\t\t\t", "SRR3\t\t\t\t", header=header)
+    runs = check_run_table(path, ["SRR1", "SRR2", "SRR3"])
+    assert [(r.run_accession, r.source, r.layout) for r in runs] == [
+        ("SRR1", "sra", SINGLE),
+        ("SRR2", "sra", PAIRED),
+        ("SRR3", "sra", PAIRED),  # unknown layout: fasterq-dump must then write two mates
+    ]
 
 
 def test_runs_not_in_the_sheet_are_ignored(tmp_path):
@@ -130,11 +167,37 @@ def test_checked_table_round_trip(tmp_path):
     write_checked(runs, out)
     lines = out.read_text().splitlines()
     assert lines[0].split("\t") == list(CHECKED_COLUMNS)
-    assert lines[2] == "SRR2\tsra\t\t\t\t\t\t"
+    assert lines[2] == "SRR2\tsra\t\t\t\t\t\t\tpaired"
     assert read_checked_row(out, "SRR1") == runs[0]
     assert read_checked_row(out, "SRR2").source == "sra"
     with pytest.raises(KgpexError, match="no row for run SRR3"):
         read_checked_row(out, "SRR3")
+
+
+def test_checked_table_layouts(tmp_path):
+    out = tmp_path / "run_sources.tsv"
+    write_checked(
+        [
+            RunSource("A", "ena", "file:///a.fq.gz", layout=SINGLE),
+            RunSource("B", "ena", "file:///b_1.fq.gz", "file:///b_2.fq.gz"),
+            RunSource("C", "sra", layout=SINGLE),
+        ],
+        out,
+    )
+    assert out.read_text().splitlines()[0].endswith("\tbytes_2\tlayout")
+    assert read_layouts(out) == {"A": SINGLE, "B": PAIRED, "C": SINGLE}
+    assert read_checked_row(out, "A") == RunSource("A", "ena", "file:///a.fq.gz", layout=SINGLE)
+    # A table written before the layout column: every run paired.
+    legacy = tmp_path / "legacy.tsv"
+    legacy.write_text("\t".join(CHECKED_COLUMNS[:-1]) + "\nB\tena\tu1\tu2\t\t\t\t\n")
+    assert read_layouts(legacy) == {"B": PAIRED}
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("\t".join(CHECKED_COLUMNS) + "\nB\tena\tu1\tu2\t\t\t\t\tmates\n")
+    with pytest.raises(KgpexError, match=r"bad.tsv line 2: field 'layout': 'mates' is not paired or single"):
+        read_layouts(bad)
+    bad.write_text("\t".join(CHECKED_COLUMNS) + "\nB\tena\tu1\t\t\t\t\t\tpaired\n")
+    with pytest.raises(KgpexError, match=r"bad.tsv line 2: a paired run without its URL\(s\)"):
+        read_checked_row(bad, "B")
 
 
 # --- ENA's portal API, served from recorded-shape responses on a loopback server -------------
@@ -228,16 +291,16 @@ def test_served_filereport_resolves_paired_single_end_and_sra_only_runs(ena, tmp
         ),
     )
     table = _fetch_table(url, tmp_path)
-    sources = check_run_table(table, ["SRR19762765", "SRR37907958"])
-    assert [(s.run_accession, s.source) for s in sources] == [
-        ("SRR19762765", "ena"),
-        ("SRR37907958", "sra"),  # the SRA fallback
+    sources = check_run_table(table, ["SRR19762765", "SRR37907958", "SRR031919", "SRR031920"])
+    assert [(s.run_accession, s.source, s.layout) for s in sources] == [
+        ("SRR031919", "ena", SINGLE),
+        ("SRR031920", "sra", SINGLE),  # the SRA fallback, one file
+        ("SRR19762765", "ena", PAIRED),
+        ("SRR37907958", "sra", PAIRED),  # the SRA fallback
     ]
-    assert sources[0].url_2 == f"https://{paired_base}_2.fastq.gz"
-    with pytest.raises(KgpexError) as err:
-        check_run_table(table, ["SRR031919", "SRR031920"])
-    assert "SRR031919 (line 3: single-end: 1 FASTQ file)" in str(err.value)
-    assert "SRR031920 (line 5: single-end (library_layout SINGLE) and no FASTQ)" in str(err.value)
+    assert sources[2].url_2 == f"https://{paired_base}_2.fastq.gz"
+    assert sources[0].url_1 == "https://ftp.sra.ebi.ac.uk/vol1/fastq/SRR031/SRR031919/SRR031919.fastq.gz"
+    assert (sources[0].md5_1, sources[0].bytes_1, sources[0].url_2) == (M0, "50", "")
 
 
 def test_error_response_stops_with_one_line_and_no_table(ena, tmp_path):
@@ -297,8 +360,23 @@ def test_own_reads_table_gives_paths_as_file_urls_and_checks_md5s(tmp_path, monk
         M2,
     )
     assert (lib2.url_1, lib2.md5_1) == ("https://example.org/L2_1.fq.gz", "")
-    with pytest.raises(KgpexError, match=r"LIB3 \(line 4: single-end: 1 FASTQ file\)"):
-        check_run_table(path, ["LIB3"])
+    [lib3] = check_run_table(path, ["LIB3"])
+    assert lib3 == RunSource("LIB3", "ena", "file:///data/LIB3_1.fq.gz", layout=SINGLE)
+    # fastq_1 alone, without a fastq_2 column: every run single-end.
+    only = table(
+        tmp_path, f"LIB4\tHG00096\tb1\t/d/LIB4.fq.gz\t{M1}", "LIB5\tHG00097\tb1\t\t",
+        header="run_accession\tindividual\tbatch\tfastq_1\tmd5_1\n",
+    )
+    [lib4] = check_run_table(only, ["LIB4"])
+    assert (lib4.url_1, lib4.md5_1, lib4.layout) == ("file:///d/LIB4.fq.gz", M1, SINGLE)
+    with pytest.raises(KgpexError, match=r"LIB5 \(line 3: no fastq_1 or fastq_2\)"):
+        check_run_table(only, ["LIB5"])
+    odd = table(tmp_path, "LIB6\tHG00096\tb1\t\t/d/LIB6_2.fq.gz\t\t", header=header)
+    with pytest.raises(KgpexError, match=r"LIB6 \(line 2: fastq_2 without fastq_1"):
+        check_run_table(odd, ["LIB6"])
+    odd = table(tmp_path, f"LIB7\tHG00096\tb1\t/d/LIB7.fq.gz\t\t\t{M2}", header=header)
+    with pytest.raises(KgpexError, match=r"line 2: md5_2 given but no fastq_2"):
+        check_run_table(odd, ["LIB7"])
     bad = table(tmp_path, "LIB1\tHG00096\tb1\ta_1.fq.gz\ta_2.fq.gz\tnot-an-md5\t", header=header)
     with pytest.raises(KgpexError, match="line 2: md5 'not-an-md5' is not an md5"):
         check_run_table(bad, ["LIB1"])

@@ -219,7 +219,7 @@ def test_sdrf_runs_missing_from_the_run_table_are_listed(tmp_path, panel):
     with pytest.raises(KgpexError) as excinfo:
         samples.resolve_from_sdrf(sdrf, table, panel, outputs(tmp_path))
     assert one_line(excinfo) == (
-        f"{table}: 2 run(s) of {sdrf} have no source of paired reads: "
+        f"{table}: 2 run(s) of {sdrf} have no source of reads: "
         "ERR188022 (not in the run table); ERR188297 (not in the run table)"
     )
 
@@ -300,7 +300,7 @@ def test_ena_runs_naming_none_or_two_individuals_are_listed(tmp_path, panel):
     )
 
 
-def test_single_end_runs_stop_resolution_with_every_run_listed(tmp_path, panel):
+def test_single_end_runs_resolve_with_their_layout(tmp_path, panel):
     table = pickrell_table(
         tmp_path,
         [
@@ -316,13 +316,15 @@ def test_single_end_runs_stop_resolution_with_every_run_listed(tmp_path, panel):
              "fastq_ftp": "", "fastq_md5": "", "fastq_bytes": ""},
         ],
     )
-    with pytest.raises(KgpexError) as excinfo:
-        samples.resolve_from_ena(table, panel, outputs(tmp_path))
-    assert one_line(excinfo) == (
-        f"{table}: 2 run(s) of {table} have no source of paired reads: "
-        "SRR031919 (line 2: single-end: 1 FASTQ file); "
-        "SRR031920 (line 3: single-end (library_layout SINGLE) and no FASTQ)"
-    )
+    out = outputs(tmp_path)
+    samples.resolve_from_ena(table, panel, out)
+    sources = {r["run_accession"]: r for r in read_tsv(out.sources)}
+    assert {run: (r["source"], r["layout"]) for run, r in sources.items()} == {
+        "SRR031919": ("ena", "single"),
+        "SRR031920": ("sra", "single"),  # fasterq-dump writes its one file
+    }
+    assert sources["SRR031919"]["url_1"].endswith("/SRR031919.fastq.gz")
+    assert (sources["SRR031919"]["md5_1"], sources["SRR031919"]["url_2"]) == (M, "")
 
 
 # --- sheets --------------------------------------------------------------------------------

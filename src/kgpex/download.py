@@ -510,12 +510,18 @@ def _check_fastq_records(path: Path, lines: list[bytes]) -> None:
 # -- SRA fallback ---------------------------------------------------------------------------
 
 
-def sra_to_fastq(run: str, outdir: str | os.PathLike, threads: int = 1) -> tuple[Path, Path]:
-    """Fetch a paired-end run from SRA with sra-tools; return ``outdir/{run}_1.fastq.gz``, ``_2``.
+def sra_to_fastq(
+    run: str, outdir: str | os.PathLike, threads: int = 1, layout: str = "paired"
+) -> tuple[Path, ...]:
+    """Fetch a run from SRA with sra-tools; return its gzipped FASTQs in ``outdir``.
 
-    Runs ``prefetch`` then ``fasterq-dump --split-files``, gzips both mates, checks them, and
-    renames them into place only when both are complete.
+    ``layout`` ``paired``: ``{run}_1.fastq.gz`` and ``{run}_2.fastq.gz``; ``single``:
+    ``{run}.fastq.gz``. Runs ``prefetch`` then ``fasterq-dump --split-files``, gzips the reads,
+    checks them, and renames them into place only when all are complete. fasterq-dump's files
+    must match the layout: two mates for a paired run, one file for a single-end run.
     """
+    if layout not in ("paired", "single"):
+        raise KgpexError(f"SRA fallback for {run}: layout '{layout}' is not paired or single")
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     for tool in ("prefetch", "fasterq-dump"):
@@ -523,7 +529,11 @@ def sra_to_fastq(run: str, outdir: str | os.PathLike, threads: int = 1) -> tuple
             raise KgpexError(
                 f"SRA fallback for {run}: '{tool}' not found on PATH (install sra-tools)"
             )
-    finals = (outdir / f"{run}_1.fastq.gz", outdir / f"{run}_2.fastq.gz")
+    finals = (
+        (outdir / f"{run}_1.fastq.gz", outdir / f"{run}_2.fastq.gz")
+        if layout == "paired"
+        else (outdir / f"{run}.fastq.gz",)
+    )
     with tempfile.TemporaryDirectory(prefix=f".{run}.sra.", dir=outdir) as work:
         work = Path(work)
         _run_tool(
@@ -543,30 +553,44 @@ def sra_to_fastq(run: str, outdir: str | os.PathLike, threads: int = 1) -> tuple
                 str(work / "tmp"),
             ],
         )
-        mates = [work / "fastq" / f"{run}_{mate}.fastq" for mate in (1, 2)]
-        if not all(m.is_file() for m in mates):
-            found = (
-                sorted(p.name for p in (work / "fastq").glob("*"))
-                if (work / "fastq").is_dir()
-                else []
-            )
-            raise KgpexError(
-                f"SRA fallback for {run}: fasterq-dump did not write paired files "
-                f"{run}_1.fastq and {run}_2.fastq (found: {', '.join(found) or 'nothing'}); "
-                "single-end runs are not supported"
-            )
+        mates = _dumped_reads(run, work / "fastq", layout)
         gzipped, counts = [], []
         for mate in mates:
             target = mate.with_name(mate.name + ".gz")
             _gzip(run, mate, target, threads)
             counts.append(check_fastq_gz(target))
             gzipped.append(target)
-        n1, n2 = counts
-        if n1 != n2:
-            raise KgpexError(f"SRA fallback for {run}: mate 1 has {n1} reads, mate 2 {n2}")
+        if len(counts) == 2 and counts[0] != counts[1]:
+            raise KgpexError(
+                f"SRA fallback for {run}: mate 1 has {counts[0]} reads, mate 2 {counts[1]}"
+            )
         for src, final in zip(gzipped, finals):
             os.replace(src, final)
     return finals
+
+
+def _dumped_reads(run: str, fastq_dir: Path, layout: str) -> list[Path]:
+    """fasterq-dump's output for ``layout``: ``{run}_1.fastq`` and ``{run}_2.fastq`` for a
+    paired run; for a single-end run its one file (``{run}.fastq``, or ``{run}_1.fastq`` as
+    --split-files names it in some sra-tools versions) and no second mate."""
+    found = sorted(p.name for p in fastq_dir.glob("*")) if fastq_dir.is_dir() else []
+    listed = ", ".join(found) or "nothing"
+    if layout == "paired":
+        mates = [fastq_dir / f"{run}_{mate}.fastq" for mate in (1, 2)]
+        if not all(m.name in found for m in mates):
+            raise KgpexError(
+                f"SRA fallback for {run}: fasterq-dump did not write paired files "
+                f"{run}_1.fastq and {run}_2.fastq (found: {listed}); if the run is "
+                "single-end, its run table's library_layout must say SINGLE"
+            )
+        return mates
+    reads = [name for name in (f"{run}.fastq", f"{run}_1.fastq") if name in found]
+    if len(reads) != 1 or f"{run}_2.fastq" in found:
+        raise KgpexError(
+            f"SRA fallback for {run}: the run table says single-end (library_layout SINGLE) "
+            f"but fasterq-dump did not write exactly one file {run}.fastq (found: {listed})"
+        )
+    return [fastq_dir / reads[0]]
 
 
 def _run_tool(run: str, cmd: list[str]) -> None:
