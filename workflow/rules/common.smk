@@ -1,10 +1,13 @@
 # Shared by every stage: config and sheet validation, result paths, wildcard constraints,
 # tool environments and input functions. Keep imports light: every dry-run and job parses this.
+import functools
+import os
 import sys
 
 sys.path.insert(0, f"{workflow.basedir}/src")
 
 from kgpex.errors import KgpexError
+from kgpex import runtable as kgpex_runtable
 from kgpex import sheets as kgpex_sheets
 from kgpex.methods import apply_methods
 from kgpex.sources import local_path
@@ -103,6 +106,30 @@ def cohort_runs():
 def per_run(pattern):
     """An input function: ``pattern`` expanded over the resolved runs."""
     return lambda wildcards: expand(pattern, run=cohort_runs())
+
+
+@functools.lru_cache(maxsize=4)
+def _run_layouts(sources, mtime):
+    # Read once per version of run_sources.tsv, not once per run's job.
+    return kgpex_runtable.read_layouts(sources)
+
+
+def run_layout(run):
+    """The run's layout, ``paired`` or ``single``, in the resolved run_sources.tsv (available
+    once the checkpoint resolve_samples has run)."""
+    sources = checkpoints.resolve_samples.get().output.sources
+    layouts = _run_layouts(sources, os.path.getmtime(sources))
+    if run not in layouts:
+        raise KgpexError(f"{sources}: no row for run {run}")
+    return layouts[run]
+
+
+def salmon_reads(wildcards):
+    """salmon_quant's FASTQs by the run's resolved layout: r1/r2 (paired) or reads (single-end;
+    DOWNLOAD from download.smk)."""
+    from kgpex.quantify import fastq_inputs
+
+    return fastq_inputs(DOWNLOAD, wildcards.run, run_layout(wildcards.run))
 
 
 # One pinned conda env and one pinned container per tool (envs/*.yaml, envs/containers.yaml).

@@ -1,5 +1,8 @@
 # Stage download: each run's FASTQs, from the source resolve_samples (samples.smk) checked.
-# Logic: kgpex.download (fetch, FASTQ checks, SRA fallback).
+# Logic: kgpex.download (fetch, FASTQ checks, SRA fallback). A paired run's two mates come from
+# download_fastq, a single-end run's one file from download_fastq_single (layout column of
+# run_sources.tsv); both run the same script. The single-end file lies in a folder of its own,
+# so that no run's name can make it look like another run's mate.
 # Download jobs carry the custom resource `downloads`; cap parallel transfers with
 # `--resources downloads=N`.
 from kgpex.sources import to_url
@@ -34,6 +37,29 @@ rule download_fastq:
     container:
         container("sra-tools")
     # Threads serve the SRA fallback (fasterq-dump, pigz); ENA transfers use one.
+    threads: 2
+    resources:
+        mem_mb=by_attempt(2000),
+        runtime=360,
+        downloads=1,
+    params:
+        options=DOWNLOAD_OPTIONS,
+    script:
+        "../scripts/download_fastq.py"
+
+
+rule download_fastq_single:
+    input:
+        checked=ancient(RESOLVED_SOURCES),
+        inputs_checked=ancient(INPUTS_CHECKED),
+    output:
+        reads=fastq_output(f"{DOWNLOAD}/single/{{run}}.fastq.gz"),
+    log:
+        f"{LOGS}/download_fastq_single/{{run}}.log",
+    conda:
+        env("sra-tools")
+    container:
+        container("sra-tools")
     threads: 2
     resources:
         mem_mb=by_attempt(2000),

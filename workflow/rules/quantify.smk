@@ -1,15 +1,16 @@
 # Stage quantify: salmon quant per sequencing run (library), against the reference's index.
-# MAGE settings (salmon.settings: mage) force MAGE's `-l IU`; the default `-l A` lets salmon
-# detect the library type, which select_libraries records in library_types.tsv.
-
+# MAGE settings (salmon.settings: mage) force MAGE's `-l IU` (`-l U` for a single-end run); the
+# default `-l A` lets salmon detect the library type, which select_libraries records in
+# library_types.tsv. A paired run gives salmon `-1/-2`, a single-end run `-r` (its layout in
+# run_sources.tsv; kgpex.quantify).
+from kgpex.quantify import read_options
 
 SALMON_LIBTYPE = "IU" if config["salmon"]["settings"] == "mage" else "A"
 
 
 rule salmon_quant:
     input:
-        r1=f"{RESULTS}/download/{{run}}_1.fastq.gz",
-        r2=f"{RESULTS}/download/{{run}}_2.fastq.gz",
+        unpack(salmon_reads),
         index=f"{RESULTS}/reference/salmon_index",
         inputs_checked=ancient(INPUTS_CHECKED),
     output:
@@ -33,9 +34,10 @@ rule salmon_quant:
         runtime=120,
     params:
         outdir=f"{RESULTS}/salmon/{{run}}",
-        libtype=SALMON_LIBTYPE,
+        # -l and -1/-2 or -r, the paths quoted by kgpex.quantify.read_options.
+        reads=lambda wildcards, input: read_options(SALMON_LIBTYPE, input),
         extra=config["salmon"]["extra_args"],
     shell:
         # params.extra stays unquoted (several options); preflight allows no shell syntax in it.
-        "salmon quant -i {input.index:q} -l {params.libtype} -1 {input.r1:q} -2 {input.r2:q}"
+        "salmon quant -i {input.index:q} {params.reads}"
         " -p {threads} --validateMappings {params.extra} -o {params.outdir:q} > {log:q} 2>&1"

@@ -1,4 +1,5 @@
-"""download_fastq: both mates of one run, from ENA (md5- and FASTQ-checked) or from SRA."""
+"""download_fastq / download_fastq_single: one run's FASTQs (both mates of a paired run, or the
+one file of a single-end run), from ENA (md5- and FASTQ-checked) or from SRA."""
 
 import _bootstrap  # noqa: F401
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from kgpex.download import check_fastq_gz, fetch, sra_to_fastq
 from kgpex.errors import KgpexError
 from kgpex.rulescript import run
-from kgpex.runtable import read_checked_row
+from kgpex.runtable import PAIRED, SINGLE, read_checked_row
 
 log = logging.getLogger("kgpex")
 
@@ -17,11 +18,22 @@ log = logging.getLogger("kgpex")
 def main(snakemake):
     run_accession = snakemake.wildcards.run
     source = read_checked_row(snakemake.input.checked, run_accession)
-    mate1, mate2 = Path(snakemake.output.mate1), Path(snakemake.output.mate2)
+    single = "reads" in snakemake.output.keys()
+    layout = SINGLE if single else PAIRED
+    if source.layout != layout:
+        raise KgpexError(
+            f"{snakemake.input.checked}: run {run_accession} is {source.layout}, "
+            f"but rule {snakemake.rule} downloads {layout} runs"
+        )
+    dests = (
+        [Path(snakemake.output.reads)]
+        if single
+        else [Path(snakemake.output.mate1), Path(snakemake.output.mate2)]
+    )
     if source.source == "sra":
-        log.info("%s has no FASTQ on ENA: fetching it from SRA", run_accession)
-        got = sra_to_fastq(run_accession, mate1.parent, threads=snakemake.threads)
-        for path, dest in zip(got, (mate1, mate2)):
+        log.info("%s has no FASTQ on ENA: fetching it from SRA (%s)", run_accession, layout)
+        got = sra_to_fastq(run_accession, dests[0].parent, threads=snakemake.threads, layout=layout)
+        for path, dest in zip(got, dests):
             if path != dest:
                 os.replace(path, dest)
         return
@@ -38,13 +50,12 @@ def main(snakemake):
                 f"{run_accession}: {source.url_1} has {reads[1]} reads but {source.url_2} has {reads[2]}"
             )
 
-    mates = (
-        (source.url_1, mate1, source.md5_1, source.bytes_1, check_mate1),
-        (source.url_2, mate2, source.md5_2, source.bytes_2, check_mate2),
-    )
-    for url, dest, md5, size, check in mates:
+    files = [(source.url_1, dests[0], source.md5_1, source.bytes_1, check_mate1)]
+    if not single:
+        files.append((source.url_2, dests[1], source.md5_2, source.bytes_2, check_mate2))
+    for url, dest, md5, size, check in files:
         fetch(url, dest, md5=md5 or None, size=size or None, check=check, **snakemake.params.options)
-    log.info("%s: %d read pairs", run_accession, reads[1])
+    log.info("%s: %d %s", run_accession, reads[1], "reads" if single else "read pairs")
 
 
 run(main, snakemake)
