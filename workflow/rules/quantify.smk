@@ -35,7 +35,8 @@ rule salmon_quant:
     params:
         outdir=f"{RESULTS}/salmon/{{run}}",
         # -l and -1/-2 or -r, the paths quoted by kgpex.quantify.read_options.
-        reads=lambda wildcards, input: read_options(SALMON_LIBTYPE, input),
+        # (from salmon_reads, not input: params are evaluated before the checkpoint is done)
+        reads=lambda wildcards: read_options(SALMON_LIBTYPE, salmon_reads(wildcards)),
         extra=config["salmon"]["extra_args"],
     shell:
         # params.extra stays unquoted (several options); preflight allows no shell syntax in it.
