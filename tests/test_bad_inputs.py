@@ -305,7 +305,7 @@ CASES = [
     Case(
         "run missing from the run table",
         _run_table_without("SRR0000002"),
-        r"kgpex error in rule resolve_samples: .*run_table.tsv: 1 run\(s\) of .* have no source of paired reads: SRR0000002 \(not in the run table\)$",
+        r"kgpex error in rule resolve_samples: .*run_table.tsv: 1 run\(s\) of .* have no source of reads: SRR0000002 \(not in the run table\)$",
         at_run_time=True,
     ),
     Case(

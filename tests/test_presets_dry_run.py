@@ -192,7 +192,7 @@ def test_geuvadis_resolves_from_its_sdrf_through_the_rules(tmp_path):
     assert query["runs"] == 2 and query["source"].endswith("/run_table.tsv")
 
 
-def test_pickrell_single_end_runs_stop_resolution_with_one_line(tmp_path):
+def test_pickrell_single_end_runs_resolve_and_plan_salmon_with_r(tmp_path):
     workdir = scratch_workdir(tmp_path, reuse_demo=False)
     (workdir / "panel.txt").write_text(PANEL)
     ftp = "ftp.sra.ebi.ac.uk/vol1/fastq/SRR031/SRR031919/SRR031919.fastq.gz"
@@ -209,14 +209,23 @@ def test_pickrell_single_end_runs_stop_resolution_with_one_line(tmp_path):
         check=False,
     )
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
-    errors = [line for line in out.splitlines() if line.startswith("kgpex error in rule")]
-    assert errors == [
-        "kgpex error in rule resolve_samples: results/PICKRELL2010/samples/run_table.tsv: "
-        "1 run(s) of results/PICKRELL2010/samples/run_table.tsv have no source of paired reads: "
-        "SRR031919 (line 2: single-end: 1 FASTQ file)"
-    ], out[-3000:]
-    assert not (workdir / target).exists()
+    assert proc.returncode == 0, out[-3000:]
+    sources = read_tsv(workdir / "results/PICKRELL2010/samples/run_sources.tsv")
+    assert [(s["run_accession"], s["layout"], s["url_2"]) for s in sources] == [
+        ("SRR031919", "single", "")
+    ]
+    assert sources[0]["url_1"] == f"https://{ftp}"
+    # After resolution the plan downloads the one FASTQ and quantifies it with salmon -r.
+    quant = "results/PICKRELL2010/salmon/SRR031919/quant.sf"
+    proc = run_snakemake(
+        snakemake_args(workdir, quant, "-n", "-p", "--cores", "1", "--configfile", preset, str(extra)),
+        check=False,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "download_fastq_single" in out
+    [shell] = [line for line in out.splitlines() if "salmon quant -i" in line]
+    assert "-l A -r results/PICKRELL2010/download/single/SRR031919.fastq.gz " in shell
 
 
 @pytest.fixture(scope="module")
