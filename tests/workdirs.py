@@ -55,3 +55,19 @@ def _link_or_copy(src: str, dst: str) -> None:
 def snakemake_args(workdir: Path, *args: str) -> list[str]:
     """Arguments that run the repository's workflow in ``workdir``."""
     return ["-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
+
+
+def link_tree(src: Path, dest: Path) -> None:
+    """Hard-link the files of ``src`` (a file or a folder) under ``dest``. Links keep the files'
+    times, so Snakemake (with ``--rerun-triggers mtime``: a scratch directory has no records of
+    their code and parameters) counts the jobs that made them as done."""
+    src, dest = Path(src), Path(dest)
+    if src.is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _link_or_copy(str(src), str(dest))
+        return
+    for path in src.rglob("*"):
+        if path.is_file():
+            target = dest / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(str(path), str(target))
