@@ -161,13 +161,7 @@ def faulty_demo(demo_run, tmp_path_factory):
                 "retries": RETRIES,
                 "backoff_seconds": BACKOFF,
                 "timeout_seconds": TIMEOUT,
-                # The config's other sources (e.g. samples.mage_metadata, unused here) are
-                # checked at parse time too.
-                "allowed_hosts": [
-                    "127.0.0.1",
-                    "raw.githubusercontent.com",
-                    "ftp.1000genomes.ebi.ac.uk",
-                ],
+                "allowed_hosts": ["127.0.0.1"],
                 "allow_http": True,
                 "keep_fastq": True,
             },
