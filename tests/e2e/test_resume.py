@@ -50,6 +50,8 @@ SEGMENT_TIMEOUT = 3000
 # Results that are not tables and differ between runs by design: the provenance record
 # (versions, checkout state). Plots live outside QTL_results.
 NOT_COMPARED = {"provenance.json"}
+# Outputs of the rules Snakemake reaches through the checkpoint resolve_samples.
+CHECKPOINT_FED = re.compile(r"results/DEMO/(download|salmon)/")
 JOB_START = re.compile(r"^(?:local)?rule (\w+):$", re.MULTILINE)
 
 
@@ -178,7 +180,17 @@ def test_kill_and_resume_reproduces_the_uninterrupted_outputs(demo_run, tmp_path
         pytest.fail(f"the run never finished after kills in {killed_in}")
     print(f"kill points exercised: {len(killed_in)} ({', '.join(killed_in)})")
     assert sorted(killed_in) == sorted(KILL_RULES), f"kill points met: {killed_in}"
-    assert not incomplete_outputs(workdir)
+    # Snakemake 9.27.1 does not recheck the incomplete markers of jobs it finds through a
+    # checkpoint (download_fastq and salmon_quant, behind resolve_samples): a job killed after its
+    # files were in place keeps its markers, and its files are used. Those two rules rename
+    # whole, verified outputs into place, so such files must read back whole (and every quant.sf
+    # is compared with the uninterrupted run's below).
+    left = incomplete_outputs(workdir)
+    unexpected = sorted(path for path in left if not CHECKPOINT_FED.match(path))
+    assert not unexpected, f"outputs still marked incomplete after the resumed run: {unexpected}"
+    damaged = [f"{path}: {problem}" for path in sorted(left) if (workdir / path).is_file()
+               and (problem := whole_file_problem(workdir / path))]
+    assert not damaged, "outputs of killed jobs used while damaged:\n" + "\n".join(damaged)
 
     resumed = workdir / "results" / "DEMO"
     check_quantifications_agree(resumed, demo_run)

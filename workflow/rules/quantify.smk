@@ -34,11 +34,17 @@ rule salmon_quant:
         runtime=120,
     params:
         outdir=f"{RESULTS}/salmon/{{run}}",
+        partial=f"{RESULTS}/salmon/.{{run}}.partial",
         # -l and -1/-2 or -r, the paths quoted by kgpex.quantify.read_options.
         # (from salmon_reads, not input: params are evaluated before the checkpoint is done)
         reads=lambda wildcards: read_options(SALMON_LIBTYPE, salmon_reads(wildcards)),
         extra=config["salmon"]["extra_args"],
     shell:
         # params.extra stays unquoted (several options); preflight allows no shell syntax in it.
-        "salmon quant -i {input.index:q} {params.reads}"
-        " -p {threads} --validateMappings {params.extra} -o {params.outdir:q} > {log:q} 2>&1"
+        # salmon writes into a hidden folder renamed into place when it is done: Snakemake 9.27
+        # does not recheck the incomplete markers of jobs found through a checkpoint (these are),
+        # so files of a killed salmon must never carry their final names.
+        "rm -rf {params.partial:q}"
+        " && salmon quant -i {input.index:q} {params.reads}"
+        " -p {threads} --validateMappings {params.extra} -o {params.partial:q} > {log:q} 2>&1"
+        " && rm -rf {params.outdir:q} && mv {params.partial:q} {params.outdir:q}"
