@@ -1,0 +1,96 @@
+"""Wall time of the whole demo cohort run locally and through profiles/slurm on a real SLURM.
+
+Each run starts in its own scratch directory (the generated demo sheets hard-linked in, as the
+tests do; nothing of an earlier run reused) and does every job: downloads, salmon index and
+quantifications, genotypes, expression, covariates, mapping, fine-mapping, MAGE tables.
+- local: ``snakemake --cores N``;
+- SLURM: the single-node test cluster of tests/slurm_cluster.py (munged, slurmctld, slurmd on
+  this host; needs root and the Debian packages slurm-wlm and munge), submitted with
+  ``--profile profiles/slurm`` and the status-polling options the SLURM test uses.
+Prints, for each mode, the wall seconds, the number of jobs and (SLURM) the sbatch submissions
+counted by the cluster. Run on an otherwise idle machine:
+
+    nice .venv/bin/python benchmarks/demo_slurm_vs_local.py            # both modes
+    .venv/bin/python benchmarks/demo_slurm_vs_local.py --mode local --cores 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from workdirs import scratch_workdir, snakemake_args  # noqa: E402
+
+JOB_START = re.compile(r"^(?:local)?rule (\w+):$", re.MULTILINE)
+# Snakemake reprints its log after "Logfile"; count jobs only before it.
+LOG_REPRINT = "\nLogfile "
+
+
+def run(args: list[str], cwd: Path) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"snakemake failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return wall, proc.stderr
+
+
+def jobs_in(log: str) -> int:
+    return len([rule for rule in JOB_START.findall(log.split(LOG_REPRINT)[0]) if rule != "all"])
+
+
+def local(base: Path, cores: int) -> None:
+    workdir = scratch_workdir(base / "local")
+    wall, log = run(snakemake_args(workdir, "--cores", str(cores)), workdir)
+    print(f"local --cores {cores}: {wall:.1f} s wall, {jobs_in(log)} jobs")
+
+
+def slurm(base: Path) -> None:
+    from slurm_cluster import running_cluster
+
+    with running_cluster() as cluster:
+        workdir = scratch_workdir(base / "slurm")
+        before = len(cluster.finished_jobs())
+        wall, log = run(
+            snakemake_args(
+                workdir,
+                "--profile", str(ROOT / "profiles" / "slurm"),
+                "--slurm-status-command", "squeue",
+                "--slurm-no-account",
+                "--slurm-init-seconds-before-status-checks", "2",
+                "--seconds-between-status-checks", "2",
+                "--max-threads", str(cluster.cpus),
+                "--cores", str(cluster.cpus),
+                "--resources", f"mem_mb={cluster.real_memory_mb}",
+            ),
+            workdir,
+        )
+        submitted = len(cluster.finished_jobs()) - before
+    print(f"SLURM ({cluster.cpus} CPUs, 1 node): {wall:.1f} s wall, {jobs_in(log)} jobs,"
+          f" {submitted} sbatch jobs completed")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("both", "local", "slurm"), default="both")
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kgpex-bench-") as tmp:
+        if args.mode in ("both", "local"):
+            local(Path(tmp), args.cores)
+        if args.mode in ("both", "slurm"):
+            slurm(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
