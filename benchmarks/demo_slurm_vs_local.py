@@ -30,10 +30,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from workdirs import scratch_workdir, snakemake_args  # noqa: E402
 
-JOB_START = re.compile(r"^(?:local)?rule (\w+):$", re.MULTILINE)
-# Snakemake reprints its log after "Logfile"; count jobs only before it.
-LOG_REPRINT = "\nLogfile "
-
 
 def run(args: list[str], cwd: Path) -> tuple[float, str]:
     start = time.perf_counter()
@@ -46,7 +42,11 @@ def run(args: list[str], cwd: Path) -> tuple[float, str]:
 
 
 def jobs_in(log: str) -> int:
-    return len([rule for rule in JOB_START.findall(log.split(LOG_REPRINT)[0]) if rule != "all"])
+    """Jobs planned, from Snakemake's first "Job stats" table (group jobs print no "rule X:"
+    line per member on SLURM), less the target rule."""
+    table = log.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE))
+    return int(counts["total"]) - int(counts.get("all", 0))
 
 
 def local(base: Path, cores: int) -> None:
@@ -75,9 +75,11 @@ def slurm(base: Path) -> None:
             ),
             workdir,
         )
-        submitted = len(cluster.finished_jobs()) - before
+        ended = list(cluster.finished_jobs().values())[before:]
+        submitted = len(ended)
+        failed = sum(job.get("JobState") != "COMPLETED" for job in ended)
     print(f"SLURM ({cluster.cpus} CPUs, 1 node): {wall:.1f} s wall, {jobs_in(log)} jobs,"
-          f" {submitted} sbatch jobs completed")
+          f" {submitted} SLURM jobs ended ({failed} not COMPLETED)")
 
 
 def main() -> None:
