@@ -6,9 +6,9 @@ quantifications, genotypes, expression, covariates, mapping, fine-mapping, MAGE 
 - local: ``snakemake --cores N``;
 - SLURM: the single-node test cluster of tests/slurm_cluster.py (munged, slurmctld, slurmd on
   this host; needs root and the Debian packages slurm-wlm and munge), submitted with
-  ``--profile profiles/slurm`` and the status-polling options the SLURM test uses.
-Prints, for each mode, the wall seconds, the number of jobs and (SLURM) the sbatch submissions
-counted by the cluster. Run on an otherwise idle machine:
+  ``--profile profiles/slurm`` and the options the SLURM test uses (SlurmCluster.submit_args).
+Prints, for each mode, the wall seconds and the number of Snakemake jobs; for SLURM also the
+jobs the cluster saw end and how many of them did not complete. Run on an otherwise idle machine:
 
     nice .venv/bin/python benchmarks/demo_slurm_vs_local.py            # both modes
     .venv/bin/python benchmarks/demo_slurm_vs_local.py --mode local --cores 2
@@ -64,14 +64,7 @@ def slurm(base: Path) -> None:
         wall, log = run(
             snakemake_args(
                 workdir,
-                "--profile", str(ROOT / "profiles" / "slurm"),
-                "--slurm-status-command", "squeue",
-                "--slurm-no-account",
-                "--slurm-init-seconds-before-status-checks", "2",
-                "--seconds-between-status-checks", "2",
-                "--max-threads", str(cluster.cpus),
-                "--cores", str(cluster.cpus),
-                "--resources", f"mem_mb={cluster.real_memory_mb}",
+                *cluster.submit_args(ROOT / "profiles" / "slurm"),
             ),
             workdir,
         )

@@ -52,6 +52,32 @@ class SlurmCluster:
     jobcomp_log: Path
     state_dir: Path
 
+    def submit_args(self, profile: Path) -> list[str]:
+        """Snakemake options that submit through ``profile`` to this cluster."""
+        return [
+            "--profile",
+            str(profile),
+            # No slurmdbd here: sacct cannot answer (MinJobAge keeps jobs in squeue) and cannot
+            # guess an account (plugin 2.8.0 still tries, and only warns).
+            "--slurm-status-command",
+            "squeue",
+            "--slurm-no-account",
+            # Jobs of a few seconds: poll soon and often (defaults: first after 40 s, then every
+            # 10 s; 150 jobs one after another on 2 CPUs took over 30 minutes).
+            "--slurm-init-seconds-before-status-checks",
+            "2",
+            "--seconds-between-status-checks",
+            "2",
+            # sbatch rejects more CPUs than the node has; local runs cap threads at --cores.
+            "--max-threads",
+            str(self.cpus),
+            # The node's size as global limits (Snakemake sizes group jobs to fit them).
+            "--cores",
+            str(self.cpus),
+            "--resources",
+            f"mem_mb={self.real_memory_mb}",
+        ]
+
     def finished_jobs(self) -> dict[str, dict[str, str]]:
         """Every job the controller saw end, by job ID: its jobcomp fields (JobState, Name, ...)."""
         jobs: dict[str, dict[str, str]] = {}

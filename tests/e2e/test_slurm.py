@@ -6,8 +6,8 @@ salmon 1.10 is not deterministic: the same reads quantified twice differ in the 
 NumReads (with -p 1 as with -p 2; COMBINE-lab/salmon#613). Measured on the demo's ten dropped
 replicates quantified twice: gene-level NumReads differ by up to 0.002 reads, but reads shift
 between a gene's isoforms, whose effective lengths differ, so the TPM of a multi-isoform gene
-moved by up to 82% (33 reads either way); single-isoform genes moved by up to 0.4%. So that the eQTL tables can be compared byte
-for byte, the SLURM run takes the local run's quantifications of the libraries that feed them
+moved by up to 82% (33 reads either way); single-isoform genes moved by up to 0.4%. So that the
+eQTL tables can be compared byte for byte, the SLURM run takes the local run's quantifications of the libraries that feed them
 (one per individual, library_choice.tsv) and its salmon index; every other library (the
 replicates the most-reads rule drops) is downloaded and quantified on SLURM in group jobs, and
 everything downstream (samples, checks, genotypes, expression, covariates, both mapping passes,
@@ -66,27 +66,7 @@ def slurm_demo(demo_run, slurm_cluster: SlurmCluster, tmp_path_factory) -> Slurm
     proc = snakemake(
         *snakemake_args(
             workdir,
-            "--profile",
-            str(ROOT / "profiles" / "slurm"),
-            # The test cluster has no slurmdbd: sacct cannot answer (MinJobAge keeps jobs in
-            # squeue) and cannot guess an account (plugin 2.8.0 still tries, and only warns).
-            "--slurm-status-command",
-            "squeue",
-            "--slurm-no-account",
-            # Jobs of a few seconds: poll soon and often (defaults: first after 40 s, then
-            # every 10 s; 150 jobs one after another on 2 CPUs took over 30 minutes).
-            "--slurm-init-seconds-before-status-checks",
-            "2",
-            "--seconds-between-status-checks",
-            "2",
-            # sbatch rejects more CPUs than the node has; local runs cap threads at --cores.
-            "--max-threads",
-            str(slurm_cluster.cpus),
-            # The node's size as global limits (Snakemake sizes group jobs to fit them).
-            "--cores",
-            str(slurm_cluster.cpus),
-            "--resources",
-            f"mem_mb={slurm_cluster.real_memory_mb}",
+            *slurm_cluster.submit_args(ROOT / "profiles" / "slurm"),
             # The linked files have no Snakemake records in the scratch directory.
             "--rerun-triggers",
             "mtime",
@@ -245,8 +225,9 @@ def test_all_library_matrices_agree_within_salmon_noise(slurm_demo, demo_run):
         assert ((sums - 1e6).abs() < 1.0).all(), f"{name}: TPM do not sum to 1e6: {sums.to_dict()}"
         single = sorted(single_isoform_genes(demo_run) & set(local.index))
         assert single, "the demo has no single-isoform gene to compare TPM on"
-        worst = ((a.loc[single] - b.loc[single]).abs() / b.loc[single].abs().clip(lower=1.0)).max().max()
-        assert worst <= SINGLE_ISOFORM_TPM_RTOL, f"{name}: single-isoform TPM differ by up to {worst:.2%}"
+        a1, b1 = a.loc[single], b.loc[single]
+        worst = ((a1 - b1).abs() / b1.abs().clip(lower=1.0)).max().max()
+        assert worst <= SINGLE_ISOFORM_TPM_RTOL, f"{name}: single-isoform TPM differ by {worst:.2%}"
         for run in requantified:
             r = np.corrcoef(np.log1p(a[run]), np.log1p(b[run]))[0, 1]
             assert r >= LOG_TPM_MIN_R, f"{name}: {run} log1p TPM correlate at only {r:.4f}"
