@@ -29,11 +29,15 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # mapper_comparison
 
-from kgpex import fastqtl as fq  # noqa: E402
-from kgpex import qtl  # noqa: E402
-from kgpex.covariates import write_covariates  # noqa: E402
-from kgpex.io import write_bgzip_indexed  # noqa: E402
+import mapper_comparison  # noqa: E402
+
+from kgpex.common.io import write_bgzip_indexed  # noqa: E402
+from kgpex.covariates.assemble import write_covariates  # noqa: E402
+from kgpex.eqtl import cis as eqtl_cis
+from kgpex.eqtl import inputs as eqtl_inputs  # noqa: E402
+from kgpex.fastqtl import run as fastqtl_run
 
 log = logging.getLogger("mapper_speed")
 
@@ -136,20 +140,20 @@ def demo_dataset() -> dict:
 def time_tensorqtl(
     data: dict, settings: dict, threads: int, nominal: bool
 ) -> tuple[dict, pd.DataFrame]:
-    qtl.configure_torch(threads)
+    eqtl_inputs.configure_torch(threads)
     timings = {"permutations": 0.0, "nominal": 0.0}
     tables = []
     for chrom, prefix in data["chroms"].items():
         start = time.perf_counter()
-        inputs = qtl.load_inputs(data["bed"], data["covariates"], prefix, chrom)
+        inputs = eqtl_inputs.load_inputs(data["bed"], data["covariates"], prefix, chrom)
         if len(inputs.phenotype_df) == 0:
             continue
-        tables.append(qtl.map_permutations(inputs, settings["window"], settings["maf"],
+        tables.append(eqtl_cis.map_permutations(inputs, settings["window"], settings["maf"],
                                            settings["nperm"], settings["seed"]))  # fmt: skip
         timings["permutations"] += time.perf_counter() - start
         if nominal:
             start = time.perf_counter()
-            qtl.map_nominal(inputs, settings["window"], settings["maf"])
+            eqtl_cis.map_nominal(inputs, settings["window"], settings["maf"])
             timings["nominal"] += time.perf_counter() - start
     return timings, pd.concat(tables, ignore_index=True)
 
@@ -161,7 +165,7 @@ def time_fastqtl(data: dict, settings: dict, threads: int, nominal: bool, workdi
         if chrom not in set(pd.read_csv(data["bed"], sep="\t", usecols=[0]).iloc[:, 0]):
             continue
         step = {}
-        out = fq.map_chromosome(
+        out = fastqtl_run.map_chromosome(
             prefix, data["bed"], data["covariates"], chrom, workdir,
             window=settings["window"], maf=settings["maf"], seed=settings["seed"],
             permute=settings["permute"], n_chunks=settings["chunks"],
@@ -196,7 +200,7 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-nominal", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for noisy in ("kgpex.qtl", "kgpex.fastqtl"):  # tensorQTL progress, plink2 logs
+    for noisy in ("kgpex.eqtl", "kgpex.fastqtl"):  # tensorQTL progress, plink2 logs
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = {"window": args.window, "maf": args.maf, "nperm": args.nperm, "seed": args.seed,
                 "permute": args.permute, "chunks": args.chunks or args.threads}  # fmt: skip
@@ -213,7 +217,7 @@ def main(argv=None) -> None:
         t_fq, tab_fq = time_fastqtl(
             data, settings, args.threads, not args.skip_nominal, workdir / "fastqtl"
         )
-        agreement = fq.compare_top_variants(tab_tq, tab_fq)
+        agreement = mapper_comparison.compare_top_variants(tab_tq, tab_fq)
         report[name] = {
             "tensorqtl_s": t_tq,
             "fastqtl_s": t_fq,

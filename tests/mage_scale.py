@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from kgpex.presets import MAGE_KNOWN_RUNS, MAGE_SAMPLE_SWAP, METADATA_COLUMNS
-from kgpex.runtable import ENA_FIELDS
+from kgpex.samples.mage import MAGE_KNOWN_RUNS, MAGE_SAMPLE_SWAP, METADATA_COLUMNS
+from kgpex.samples.runtable import ENA_FIELDS
 
 LIBRARIES, INDIVIDUALS, TRIPLICATES, BATCH_SIZE = 779, 731, 24, 48
 POPULATIONS = {
@@ -157,7 +157,6 @@ def prepare(workdir: str | Path, seed: int = 20261122) -> Path:
     config/presets/mage.yaml that points the run table and MAGE's library table (with its
     sha256) at it. Returns the overlay's path."""
     import yaml
-
     from workdirs import scratch_workdir
 
     workdir = Path(workdir).resolve()

@@ -6,8 +6,8 @@ import gzip
 
 import pytest
 
-from kgpex.annotation import annotate_genes, parse_gtf
-from kgpex.errors import KgpexError
+from kgpex.common.errors import KgpexError
+from kgpex.reference.annotation import annotate_genes, parse_gtf
 
 
 def gene(chrom, start, end, strand, gene_id, name, gene_type="protein_coding"):

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kgpex import covariates as cv
-from kgpex.errors import KgpexError
+from kgpex.common.errors import KgpexError
+from kgpex.covariates import assemble
+from kgpex.covariates import hidden_factors as covariates_hidden_factors
 
 
 @pytest.mark.parametrize(
@@ -17,24 +18,24 @@ from kgpex.errors import KgpexError
     [(1, 15), (149, 15), (150, 30), (249, 30), (250, 45), (349, 45), (350, 60), (731, 60)],
 )
 def test_gtex_rule_boundaries(n, expected):
-    assert cv.gtex_hidden_factor_count(n) == expected
+    assert covariates_hidden_factors.gtex_hidden_factor_count(n) == expected
 
 
 def test_hidden_factor_count_auto_integer_and_clamps():
-    assert cv.hidden_factor_count("auto", 400, 20000, 6) == 60
-    assert cv.hidden_factor_count(7, 400, 20000, 6) == 7
-    assert cv.hidden_factor_count(0, 400, 20000, 6) == 0
+    assert covariates_hidden_factors.hidden_factor_count("auto", 400, 20000, 6) == 60
+    assert covariates_hidden_factors.hidden_factor_count(7, 400, 20000, 6) == 7
+    assert covariates_hidden_factors.hidden_factor_count(0, 400, 20000, 6) == 0
     # 12 genes allow at most 12 PCs.
-    assert cv.hidden_factor_count("auto", 100, 12, 6) == 12
+    assert covariates_hidden_factors.hidden_factor_count("auto", 100, 12, 6) == 12
     # 20 samples, 6 other covariates: 20 - 3 - 6 = 11 keeps one residual dof.
-    assert cv.hidden_factor_count("auto", 20, 5000, 6) == 11
-    assert cv.hidden_factor_count(50, 20, 5000, 0) == 17
+    assert covariates_hidden_factors.hidden_factor_count("auto", 20, 5000, 6) == 11
+    assert covariates_hidden_factors.hidden_factor_count(50, 20, 5000, 0) == 17
 
 
 @pytest.mark.parametrize("bad", ["many", -1, 2.5, True])
 def test_hidden_factor_count_rejects_bad_setting(bad):
     with pytest.raises(KgpexError, match="hidden_factors"):
-        cv.hidden_factor_count(bad, 100, 100, 6)
+        covariates_hidden_factors.hidden_factor_count(bad, 100, 100, 6)
 
 
 def _samples(n):
@@ -52,7 +53,7 @@ def _expression(rng, n_genes=200, n_samples=40):
 def test_expression_pcs_recover_a_planted_factor_and_are_deterministic():
     rng = np.random.default_rng(1)
     expr, factor = _expression(rng)
-    factors, explained = cv.expression_pcs(expr, 5)
+    factors, explained = covariates_hidden_factors.expression_pcs(expr, 5)
     assert list(factors.columns) == [f"InvNorm_PC{i}" for i in range(1, 6)]
     assert list(factors.index) == list(expr.columns)
     assert abs(np.corrcoef(factors["InvNorm_PC1"], factor)[0, 1]) > 0.95
@@ -61,7 +62,7 @@ def test_expression_pcs_recover_a_planted_factor_and_are_deterministic():
     # PC scores are uncorrelated, and a gene order change gives the same factors.
     c = np.corrcoef(factors.to_numpy().T)
     assert np.allclose(c - np.diag(np.diag(c)), 0, atol=1e-8)
-    again, _ = cv.expression_pcs(expr.iloc[::-1], 5)
+    again, _ = covariates_hidden_factors.expression_pcs(expr.iloc[::-1], 5)
     pd.testing.assert_frame_equal(factors, again, atol=1e-8)
 
 
@@ -70,8 +71,8 @@ def test_join_by_sample_ignores_row_order():
     samples = _samples(10)
     pcs = pd.DataFrame(rng.normal(size=(10, 2)), index=samples, columns=["PC1", "PC2"])
     sex = pd.DataFrame({"sex": rng.integers(1, 3, 10).astype(float)}, index=samples)
-    ordered = cv.join_by_sample(samples, {"pcs": pcs, "sheet": sex})
-    shuffled = cv.join_by_sample(
+    ordered = assemble.join_by_sample(samples, {"pcs": pcs, "sheet": sex})
+    shuffled = assemble.join_by_sample(
         samples, {"pcs": pcs.sample(frac=1, random_state=3), "sheet": sex.iloc[::-1]}
     )
     pd.testing.assert_frame_equal(ordered, shuffled)
@@ -82,7 +83,7 @@ def test_join_by_sample_names_the_missing_sample_and_source():
     samples = _samples(4)
     pcs = pd.DataFrame({"PC1": [1.0, 2.0, 3.0]}, index=samples[:2] + samples[3:])
     with pytest.raises(KgpexError, match="genotype_pcs.tsv: sample HG00002 missing"):
-        cv.join_by_sample(samples, {"genotype_pcs.tsv": pcs})
+        assemble.join_by_sample(samples, {"genotype_pcs.tsv": pcs})
 
 
 def test_drop_collinear_drops_combinations_and_constants_in_order():
@@ -92,18 +93,18 @@ def test_drop_collinear_drops_combinations_and_constants_in_order():
     df["InvNorm_PC1"] = 2 * df["PC1"] - df["PC2"] + 5
     df["InvNorm_PC2"] = rng.normal(size=n)
     df["sex"] = 1.0
-    kept, dropped = cv.drop_collinear(df)
+    kept, dropped = assemble.drop_collinear(df)
     assert dropped == ["InvNorm_PC1", "sex"]
     assert list(kept.columns) == ["PC1", "PC2", "InvNorm_PC2"]
     # Nearly but not exactly collinear stays.
     df2 = df[["PC1", "PC2"]].assign(x=df["PC1"] + 1e-3 * rng.normal(size=n))
-    assert cv.drop_collinear(df2)[1] == []
+    assert assemble.drop_collinear(df2)[1] == []
 
 
 def test_drop_collinear_more_covariates_than_samples():
     rng = np.random.default_rng(5)
     df = pd.DataFrame(rng.normal(size=(4, 6)), columns=list("abcdef"))
-    kept, dropped = cv.drop_collinear(df)
+    kept, dropped = assemble.drop_collinear(df)
     assert list(kept.columns) == ["a", "b", "c"]  # centred: rank n - 1
     assert dropped == ["d", "e", "f"]
 
@@ -123,7 +124,7 @@ def test_rules_write_mage_layout_joined_by_id(tmp_path):
     expr = expr[sorted(expr.columns, reverse=True)]  # the BED's column order must not matter
     bed = tmp_path / "int.bed.gz"
     _write_bed(expr, bed)
-    factors = cv.hidden_factors(
+    factors = covariates_hidden_factors.hidden_factors(
         bed, 3, 6, tmp_path / "hf.tsv", tmp_path / "hf.var.tsv", tmp_path / "hf.png"
     )
     assert factors.shape == (25, 3)
@@ -143,7 +144,7 @@ def test_rules_write_mage_layout_joined_by_id(tmp_path):
         s: {"individual": s, "sex": "male" if i % 3 else "female"} for i, s in enumerate(samples)
     }
     out = tmp_path / "eQTL_covariates.tab.gz"
-    cv.assemble_covariates(
+    assemble.assemble_covariates(
         bed, tmp_path / "pcs.tsv", 5, tmp_path / "hf.tsv", individuals, "ind.tsv", out
     )
 
@@ -168,7 +169,7 @@ def test_rules_write_mage_layout_joined_by_id(tmp_path):
     assert np.allclose(
         table.loc["InvNorm_PC2", samples], factors.loc[samples, "InvNorm_PC2"], rtol=1e-8
     )
-    back = cv.read_covariates_table(out)
+    back = pd.read_csv(out, sep="\t", dtype={"id": str}).set_index("id").T
     assert list(back.index) == samples and back.shape == (25, 9)
 
 
@@ -177,12 +178,12 @@ def test_assemble_fails_on_sample_without_sex(tmp_path):
     expr, _ = _expression(rng, n_genes=20, n_samples=8)
     bed = tmp_path / "int.bed.gz"
     _write_bed(expr, bed)
-    cv.hidden_factors(bed, 2, 1, tmp_path / "hf.tsv", tmp_path / "hf.var.tsv")
+    covariates_hidden_factors.hidden_factors(bed, 2, 1, tmp_path / "hf.tsv", tmp_path / "hf.var.tsv")
     pcs = pd.DataFrame({"sample_id": expr.columns, "PC1": rng.normal(size=8)})
     pcs.to_csv(tmp_path / "pcs.tsv", sep="\t", index=False)
     individuals = {s: {"sex": "female"} for s in expr.columns[1:]}
     with pytest.raises(KgpexError, match=f"individuals.tsv: sample {expr.columns[0]} missing"):
-        cv.assemble_covariates(
+        assemble.assemble_covariates(
             bed,
             tmp_path / "pcs.tsv",
             1,
@@ -198,13 +199,13 @@ def test_genotype_pcs_first_k_or_what_is_there(tmp_path):
     table = pd.DataFrame({"sample_id": ["HG00001", "HG00002"], "PC1": [0.1, 0.2], "PC2": [1, 2],
                           "PC3": [3, 4]})  # fmt: skip
     table.to_csv(tmp_path / "p.tsv", sep="\t", index=False)
-    assert list(cv.genotype_pc_covariates(tmp_path / "p.tsv", 2).columns) == ["PC1", "PC2"]
-    assert list(cv.genotype_pc_covariates(tmp_path / "p.tsv", 5).columns) == ["PC1", "PC2", "PC3"]
+    assert list(assemble.genotype_pc_covariates(tmp_path / "p.tsv", 2).columns) == ["PC1", "PC2"]
+    assert list(assemble.genotype_pc_covariates(tmp_path / "p.tsv", 5).columns) == ["PC1", "PC2", "PC3"]
     table.drop(columns="PC1").to_csv(tmp_path / "gap.tsv", sep="\t", index=False)
     with pytest.raises(KgpexError, match="without gaps"):
-        cv.genotype_pc_covariates(tmp_path / "gap.tsv", 2)
+        assemble.genotype_pc_covariates(tmp_path / "gap.tsv", 2)
 
 
 def test_bad_sex_value_is_named():
     with pytest.raises(KgpexError, match="HG00001: sex must be male or female"):
-        cv.sex_covariate({"HG00001": {"sex": "unknown"}}, "ind.tsv")
+        assemble.sex_covariate({"HG00001": {"sex": "unknown"}}, "ind.tsv")

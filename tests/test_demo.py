@@ -16,13 +16,13 @@ import pysam
 import pytest
 import yaml
 
+from kgpex.common.errors import KgpexError
 from kgpex.demo import DemoSpec, build_model, generate, load_cohort, make_sheets, write_sheets
 from kgpex.demo import generator as generate_module
 from kgpex.demo import spec as names
 from kgpex.demo.__main__ import main as demo_cli
 from kgpex.demo.expression import MAX_PAIR_R2
-from kgpex.errors import KgpexError
-from kgpex.sheets import load_sheets
+from kgpex.samples.sheets import load_sheets
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())

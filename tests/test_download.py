@@ -10,14 +10,15 @@ import socket
 import socketserver
 import stat
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from kgpex import download
-from kgpex.download import check_fastq_gz, check_gzip, fetch, md5sums_lookup, sra_to_fastq
-from kgpex.errors import KgpexError
+from kgpex.common.errors import KgpexError
+from kgpex.common.fetch import check_gzip, fetch, md5sums_lookup
+from kgpex.download.reads import check_fastq_gz, sra_to_fastq
 
 FAST = dict(retries=3, backoff=0.001, timeout=10)
 
@@ -156,7 +157,7 @@ def test_http_retries_server_errors_with_exponential_backoff(http_server, tmp_pa
     state.files["/a.bin"] = data
     state.faults = ["503", "503", "503"]
     delays = []
-    monkeypatch.setattr(download.time, "sleep", delays.append)
+    monkeypatch.setattr(time, "sleep", delays.append)
     fetch(f"{base}/a.bin", tmp_path / "a.bin", retries=5, backoff=0.5, timeout=10)
     assert (tmp_path / "a.bin").read_bytes() == data
     assert delays == [0.5, 1.0, 2.0]

@@ -16,11 +16,12 @@ import time
 import urllib.request
 
 import pytest
-
 from faultserver import FAULTS, TRANSIENT, FaultServer
-from kgpex import download
-from kgpex.download import allowed_url, check_gzip, fetch
-from kgpex.errors import KgpexError
+
+from kgpex.common import http as common_http
+from kgpex.common.errors import KgpexError
+from kgpex.common.fetch import check_gzip, fetch
+from kgpex.common.http import allowed_url
 
 TIMEOUT = 0.3
 FAST = dict(retries=3, backoff=0.01, timeout=TIMEOUT)
@@ -195,7 +196,7 @@ def test_a_fault_that_persists_fails_after_the_retries_keeping_the_partial_file(
 @pytest.mark.parametrize("retries, backoff", [(0, 1.0), (2, 0.25), (4, 0.1)])
 def test_retry_count_and_backoff_are_the_arguments(server, tmp_path, monkeypatch, retries, backoff):
     delays = []
-    monkeypatch.setattr(download.time, "sleep", delays.append)
+    monkeypatch.setattr(time, "sleep", delays.append)
     server.plan(PATH, then="503")
     with pytest.raises(KgpexError, match=f"download failed after {retries + 1} attempts"):
         fetch(
@@ -305,13 +306,13 @@ def test_redirects_are_followed_only_to_allowed_hosts(server, tmp_path):
 
 
 def test_redirects_to_other_schemes_or_down_to_http_are_refused():
-    handler = download._redirect_handler(["h.org"], allow_http=True)()
+    handler = common_http._redirect_handler(["h.org"], allow_http=True)()
     to_file = urllib.request.Request("https://h.org/a")
     with pytest.raises(KgpexError, match="redirected to file:///etc/passwd: only https or http"):
         handler.redirect_request(to_file, None, 302, "Found", {}, "file:///etc/passwd")
     with pytest.raises(KgpexError, match="redirected from https down to http"):
         handler.redirect_request(to_file, None, 302, "Found", {}, "http://h.org/a")
-    strict = download._redirect_handler(["h.org"], allow_http=False)()
+    strict = common_http._redirect_handler(["h.org"], allow_http=False)()
     with pytest.raises(KgpexError, match="only https redirects are followed"):
         strict.redirect_request(
             urllib.request.Request("http://h.org/a"), None, 302, "Found", {}, "http://h.org/b"

@@ -13,23 +13,18 @@ import pandas as pd
 import pysam
 import pytest
 
-from kgpex import normalize
-from kgpex.errors import KgpexError
-from kgpex.expression import (
-    aggregate_genes,
+from kgpex.common.errors import KgpexError
+from kgpex.common.io import write_bgzip_indexed
+from kgpex.expression import normalize
+from kgpex.expression.aggregate import aggregate_genes, read_quant, read_tx2gene
+from kgpex.expression.libraries import (
     choose_libraries,
-    chrom_sort_key,
-    filtered_genes_table,
     library_types_table,
-    normalize_expression,
     plot_library_qc,
-    read_genes,
-    read_quant,
-    read_tx2gene,
     salmon_run_info,
-    tss_bed,
 )
-from kgpex.io import write_bgzip_indexed
+from kgpex.expression.matrices import filtered_genes_table, normalize_expression, tss_bed
+from kgpex.reference.genes import read_genes
 
 # ----------------------------------------------------------------------------- fixtures
 
@@ -221,11 +216,6 @@ def make_genes(tmp_path):
         path, sep="\t", index=False
     )
     return read_genes(path)
-
-
-def test_chrom_sort_key():
-    chroms = ["chrX", "chr10", "chrM", "chr2", "chrY", "chr1", "chr22"]
-    assert sorted(chroms, key=chrom_sort_key) == ["chr1", "chr2", "chr10", "chr22", "chrX", "chrY", "chrM"]
 
 
 def test_tss_bed_sorted_and_tabix_queryable(tmp_path):

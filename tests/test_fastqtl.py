@@ -5,13 +5,15 @@ from __future__ import annotations
 import gzip
 import shutil
 
+import mapper_comparison
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from kgpex import fastqtl as fq
-from kgpex.errors import KgpexError
+from kgpex.common.errors import KgpexError
+from kgpex.fastqtl import inputs, merge
+from kgpex.fastqtl import run as fastqtl_run
 
 needs_tools = pytest.mark.skipif(
     shutil.which("fastQTL") is None or shutil.which("plink2") is None,
@@ -22,7 +24,7 @@ needs_tools = pytest.mark.skipif(
 
 
 def test_permutation_command_has_mage_settings():
-    cmd = fq.fastqtl_command(
+    cmd = fastqtl_run.fastqtl_command(
         "g.vcf.gz", "p.bed.gz", "out.txt.gz", "run.log", window=1_000_000, maf=0.01,
         seed=20261122, chunk=2, n_chunks=4, covariates="cov.tab.gz", permute=[1000, 10000],
     )  # fmt: skip
@@ -37,7 +39,7 @@ def test_permutation_command_has_mage_settings():
 
 
 def test_nominal_command_has_no_permutations_or_covariates_when_none():
-    cmd = fq.fastqtl_command("g", "p", "o", "l", window=5, maf=0.0, seed=1, chunk=1, n_chunks=1)
+    cmd = fastqtl_run.fastqtl_command("g", "p", "o", "l", window=5, maf=0.0, seed=1, chunk=1, n_chunks=1)
     assert "--permute" not in cmd and "--cov" not in cmd
     assert cmd[cmd.index("--window") + 1] == "5"
 
@@ -55,16 +57,16 @@ def test_nominal_command_has_no_permutations_or_covariates_when_none():
 def test_command_rejects_bad_settings(kwargs, message):
     args = {"window": 1, "maf": 0.01, "seed": 1, "chunk": 1, "n_chunks": 2} | kwargs
     with pytest.raises(KgpexError, match=message):
-        fq.fastqtl_command("g", "p", "o", "l", **args)
+        fastqtl_run.fastqtl_command("g", "p", "o", "l", **args)
 
 
 @pytest.mark.parametrize(("genes", "chunks", "used"), [(10, 4, 4), (3, 4, 3), (0, 4, 0), (1, 1, 1)])
 def test_effective_chunks(genes, chunks, used):
-    assert fq.effective_chunks(genes, chunks) == used
+    assert fastqtl_run.effective_chunks(genes, chunks) == used
 
 
 def test_export_command_keeps_male_x_diploid_and_chr_prefix():
-    cmd = fq.plink2_export_command("g/chrX", "t/nosex.psam", "t/keep.txt", "t/out", 2, 3000)
+    cmd = inputs.plink2_export_command("g/chrX", "t/nosex.psam", "t/keep.txt", "t/out", 2, 3000)
     joined = " ".join(cmd)
     assert "--pgen g/chrX.pgen --pvar g/chrX.pvar --psam t/nosex.psam" in joined
     assert "--export vcf bgz id-paste=iid" in joined and "--output-chr chrM" in joined
@@ -97,8 +99,8 @@ def test_permutation_chunks_become_the_shared_table(tmp_path):
         [PERM_LINES[0], PERM_LINES[2], PERM_LINES[1].replace("0.0339", "0.05")],
     )
     empty = _gz(tmp_path / "3.txt.gz", [])
-    table = fq.permutations_to_table([a, b, empty], ["G1", "G2", "G3"], "chr22")
-    assert list(table.columns) == fq.PERMUTATION_COLUMNS
+    table = merge.permutations_to_table([a, b, empty], ["G1", "G2", "G3"], "chr22")
+    assert list(table.columns) == merge.PERMUTATION_COLUMNS
     assert table["phenotype_id"].tolist() == ["G1", "G2"]  # BED order; G3 has no cis variant
     g1, g2 = table.iloc[0], table.iloc[1]
     assert g1["af"] == pytest.approx(0.225)  # ALT is minor
@@ -111,12 +113,12 @@ def test_permutation_chunks_become_the_shared_table(tmp_path):
 def test_permutation_conversion_fails_on_missing_gene_and_bad_files(tmp_path):
     a = _gz(tmp_path / "1.txt.gz", PERM_LINES[:1])
     with pytest.raises(KgpexError, match="no FastQTL result for gene G2"):
-        fq.permutations_to_table([a], ["G1", "G2"], "chr22")
+        merge.permutations_to_table([a], ["G1", "G2"], "chr22")
     with pytest.raises(KgpexError, match="gene G1, which is not in the phenotype BED"):
-        fq.permutations_to_table([a], ["G9"], "chr22")
+        merge.permutations_to_table([a], ["G9"], "chr22")
     short = _gz(tmp_path / "s.txt.gz", ["G1\t3\t1.0"])
     with pytest.raises(KgpexError, match="3 fields, FastQTL's table has 17"):
-        fq.permutations_to_table([short], ["G1"], "chr22")
+        merge.permutations_to_table([short], ["G1"], "chr22")
 
 
 NOMINAL_LINES = [
@@ -140,12 +142,12 @@ def test_nominal_chunks_become_parquet_with_alt_frequency(tmp_path):
     a = _gz(tmp_path / "1.txt.gz", NOMINAL_LINES[:2])
     b = _gz(tmp_path / "2.txt.gz", NOMINAL_LINES[1:])  # G1 again: skipped
     dest = tmp_path / "chr22.parquet"
-    n = fq.nominal_to_parquet(
-        [a, b], fq.read_alt_frequencies(counts), ["G1", "G2"], dest, "chr22", read_rows=1
+    n = merge.nominal_to_parquet(
+        [a, b], inputs.read_alt_frequencies(counts), ["G1", "G2"], dest, "chr22", read_rows=1
     )
     table = pd.read_parquet(dest)
     assert n == 3 and len(table) == 3
-    assert list(table.columns) == fq.NOMINAL_COLUMNS
+    assert list(table.columns) == merge.NOMINAL_COLUMNS
     assert table["af"].tolist() == pytest.approx([27 / 120, 0.7, 0.7])
     assert table["start_distance"].tolist() == [-180, -80, 2959]
     schema = pq.read_schema(dest)
@@ -160,7 +162,7 @@ def test_nominal_conversion_needs_every_allele_frequency(tmp_path):
     a = _gz(tmp_path / "1.txt.gz", NOMINAL_LINES)
     dest = tmp_path / "chr22.parquet"
     with pytest.raises(KgpexError, match="chr22:200:C:T has no allele frequency"):
-        fq.nominal_to_parquet([a], fq.read_alt_frequencies(counts), ["G1", "G2"], dest, "chr22")
+        merge.nominal_to_parquet([a], inputs.read_alt_frequencies(counts), ["G1", "G2"], dest, "chr22")
     assert not dest.exists()
 
 
@@ -201,7 +203,7 @@ def _synthetic(tmp_path, n_samples=60, n_variants=300, n_genes=8, seed=3):
     bed.insert(0, "end", tss)
     bed.insert(0, "start", tss - 1)
     bed.insert(0, "#Chr", "chr22")
-    from kgpex.io import write_bgzip_indexed
+    from kgpex.common.io import write_bgzip_indexed
 
     bed_path = tmp_path / "int.bed.gz"
     write_bgzip_indexed(bed, bed_path, 0, 1, 2, zerobased=True, header_prefix="#")
@@ -215,15 +217,15 @@ def _synthetic(tmp_path, n_samples=60, n_variants=300, n_genes=8, seed=3):
 def test_fastqtl_chunks_end_to_end(tmp_path):
     samples, genes, geno, ids, prefix, bed_path, cov_path, cov = _synthetic(tmp_path)
     beds = {c: str(tmp_path / f"{c}.bed.gz") for c in ("chr21", "chr22")}
-    assert fq.split_phenotypes(bed_path, ["chr21", "chr22"], beds) == {"chr21": 0, "chr22": 8}
+    assert inputs.split_phenotypes(bed_path, ["chr21", "chr22"], beds) == {"chr21": 0, "chr22": 8}
     assert (
-        fq.bed_phenotype_ids(beds["chr22"]) == genes and fq.bed_phenotype_ids(beds["chr21"]) == []
+        inputs.bed_phenotype_ids(beds["chr22"]) == genes and inputs.bed_phenotype_ids(beds["chr21"]) == []
     )
 
     vcf, counts = tmp_path / "chr22.vcf.gz", tmp_path / "chr22.acount"
-    fq.export_genotypes_vcf(prefix, samples[::-1], vcf, counts)
+    inputs.export_genotypes_vcf(prefix, samples[::-1], vcf, counts)
     assert (tmp_path / "chr22.vcf.gz.tbi").exists()
-    af = fq.read_alt_frequencies(counts)
+    af = inputs.read_alt_frequencies(counts)
     assert af[ids[7]] == pytest.approx(geno[7].mean() / 2)
 
     settings = {"window": 200_000, "maf": 0.01, "seed": 7}
@@ -231,13 +233,13 @@ def test_fastqtl_chunks_end_to_end(tmp_path):
     for k in (1, 2, 3):  # 3 chunks over 8 genes
         perm.append(tmp_path / f"p{k}.txt.gz")
         nom.append(tmp_path / f"n{k}.txt.gz")
-        fq.run_chunk("permutations", vcf, beds["chr22"], cov_path, perm[-1], tmp_path / f"p{k}.log",
+        fastqtl_run.run_chunk("permutations", vcf, beds["chr22"], cov_path, perm[-1], tmp_path / f"p{k}.log",
                      chunk=k, n_chunks=3, permute=[100, 1000], **settings)  # fmt: skip
-        fq.run_chunk("nominal", vcf, beds["chr22"], cov_path, nom[-1], tmp_path / f"n{k}.log",
+        fastqtl_run.run_chunk("nominal", vcf, beds["chr22"], cov_path, nom[-1], tmp_path / f"n{k}.log",
                      chunk=k, n_chunks=3, **settings)  # fmt: skip
-    table = fq.permutations_to_table(perm, genes, "chr22")
+    table = merge.permutations_to_table(perm, genes, "chr22")
     pairs_path = tmp_path / "chr22.parquet"
-    fq.nominal_to_parquet(nom, af, genes, pairs_path, "chr22")
+    merge.nominal_to_parquet(nom, af, genes, pairs_path, "chr22")
     pairs = pd.read_parquet(pairs_path)
     assert set(pairs["phenotype_id"]) == set(table["phenotype_id"])
     # The permutation pass's top variant is the nominal pass's best pair of each gene.
@@ -260,35 +262,35 @@ def test_fastqtl_chunks_end_to_end(tmp_path):
 
     # A chromosome without genes: every chunk is an empty file, and the tables are empty.
     empty_chunk = tmp_path / "e1.txt.gz"
-    fq.run_chunk("permutations", vcf, beds["chr21"], cov_path, empty_chunk, tmp_path / "e.log",
+    fastqtl_run.run_chunk("permutations", vcf, beds["chr21"], cov_path, empty_chunk, tmp_path / "e.log",
                  chunk=1, n_chunks=3, permute=[100, 1000], **settings)  # fmt: skip
-    assert fq.permutations_to_table([empty_chunk], [], "chr21").empty
+    assert merge.permutations_to_table([empty_chunk], [], "chr21").empty
 
 
 @needs_tools
 def test_fastqtl_failures_are_loud(tmp_path):
     samples, genes, geno, ids, prefix, bed_path, cov_path, cov = _synthetic(tmp_path, n_genes=3)
     vcf, counts = tmp_path / "g.vcf.gz", tmp_path / "g.acount"
-    fq.export_genotypes_vcf(prefix, samples, vcf, counts)
+    inputs.export_genotypes_vcf(prefix, samples, vcf, counts)
     # A covariates file without one of the samples is caught before FastQTL runs.
     cov.drop(columns=samples[4]).rename_axis("id").reset_index().to_csv(
         tmp_path / "bad.tab", sep="\t", index=False
     )
     out = tmp_path / "o.txt.gz"
     with pytest.raises(KgpexError, match=f"bad.tab: sample {samples[4]}"):
-        fq.run_chunk("nominal", vcf, bed_path, tmp_path / "bad.tab", out, tmp_path / "o.log",
+        fastqtl_run.run_chunk("nominal", vcf, bed_path, tmp_path / "bad.tab", out, tmp_path / "o.log",
                      chunk=1, n_chunks=1, window=1000, maf=0.0, seed=1)  # fmt: skip
     # FastQTL's own errors (exit 1) and a bad command line (exit 0!) both raise.
-    cmd = fq.fastqtl_command(str(vcf), str(bed_path), str(out), str(tmp_path / "x.log"),
+    cmd = fastqtl_run.fastqtl_command(str(vcf), str(bed_path), str(out), str(tmp_path / "x.log"),
                              window=1000, maf=0.0, seed=1, chunk=1, n_chunks=1)  # fmt: skip
     with pytest.raises(KgpexError, match="Number of chunks"):
         at = cmd.index("--chunk")
-        fq.run_fastqtl(cmd[:at] + ["--chunk", "1", "9"] + cmd[at + 3 :], out, tmp_path / "x.log")
+        fastqtl_run.run_fastqtl(cmd[:at] + ["--chunk", "1", "9"] + cmd[at + 3 :], out, tmp_path / "x.log")
     with pytest.raises(KgpexError, match="unrecognised option"):
-        fq.run_fastqtl(cmd + ["--no-such-option"], out, tmp_path / "y.log")
+        fastqtl_run.run_fastqtl(cmd + ["--no-such-option"], out, tmp_path / "y.log")
     # Samples missing from the genotypes are named before plink2 runs.
     with pytest.raises(KgpexError, match="no genotypes for sample NA99999"):
-        fq.export_genotypes_vcf(
+        inputs.export_genotypes_vcf(
             prefix, samples + ["NA99999"], tmp_path / "z.vcf.gz", tmp_path / "z.acount"
         )
 
@@ -309,13 +311,13 @@ def test_export_keeps_male_chrx_calls_diploid(tmp_path):
     )
     (tmp_path / "chrX.psam").write_text("#IID\tSEX\nHG00001\t1\nHG00002\t2\nHG00003\t1\n")
     vcf, counts = tmp_path / "x.vcf.gz", tmp_path / "x.acount"
-    fq.export_genotypes_vcf(prefix, ["HG00003", "HG00001"], vcf, counts)
+    inputs.export_genotypes_vcf(prefix, ["HG00003", "HG00001"], vcf, counts)
     with gzip.open(vcf, "rt") as fh:
         rows = [line.rstrip("\n").split("\t") for line in fh if not line.startswith("##")]
     assert rows[0][9:] == ["HG00001", "HG00003"]  # psam order, phenotype samples only
     assert rows[1][0] == "chrX" and rows[1][9:] == ["1/1", "0/0"]  # male calls stay diploid
     assert rows[2][9:] == ["0/0", "1/1"]
-    assert fq.read_alt_frequencies(counts).tolist() == [0.5, 0.5]
+    assert inputs.read_alt_frequencies(counts).tolist() == [0.5, 0.5]
 
 
 def test_compare_top_variants():
@@ -323,17 +325,17 @@ def test_compare_top_variants():
                       "variant_id": ["v1", "v2", "v3", "v4"],
                       "pval_beta": [1e-10, 1e-3, 0.5, 0.2]})  # fmt: skip
     b = a.assign(variant_id=["v1", "v2", "x", "v4"], pval_beta=[2e-10, 2e-3, 0.4, 0.3]).iloc[::-1]
-    everywhere = fq.compare_top_variants(a, b)
+    everywhere = mapper_comparison.compare_top_variants(a, b)
     assert everywhere["genes"] == 4 and everywhere["same_top_variant"] == 0.75
     assert everywhere["pearson_log10_pval_beta"] > 0.99
-    assert fq.compare_top_variants(a, b, ["G3"])["same_top_variant"] == 0.0
+    assert mapper_comparison.compare_top_variants(a, b, ["G3"])["same_top_variant"] == 0.0
 
 
 @needs_tools
 def test_map_chromosome_runs_the_rules_in_order(tmp_path):
     samples, genes, geno, ids, prefix, bed_path, cov_path, cov = _synthetic(tmp_path)
     timings = {}
-    out = fq.map_chromosome(prefix, bed_path, cov_path, "chr22", tmp_path / "work", window=200_000,
+    out = fastqtl_run.map_chromosome(prefix, bed_path, cov_path, "chr22", tmp_path / "work", window=200_000,
                             maf=0.01, seed=1, permute=[100, 1000], n_chunks=2, workers=2,
                             timings=timings)  # fmt: skip
     table = pd.read_csv(out["permutations"], sep="\t")

@@ -10,8 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kgpex import genotypes as gt
-from kgpex.errors import KgpexError
+from kgpex.common.errors import KgpexError
+from kgpex.genotypes import cohort as genotypes_cohort
+from kgpex.genotypes import pca
+from kgpex.genotypes import variants as genotypes_variants
+from kgpex.genotypes import vcf as genotypes_vcf
 
 HEADER = """##fileformat=VCFv4.2
 ##contig=<ID={contig},length=156040895>
@@ -71,19 +74,19 @@ SEXES = {"HG00001": "male", "HG00002": "female", "HG00003": "male", "HG00004": "
 
 
 def test_variant_id_keeps_short_alleles():
-    assert gt.variant_id("chr22", 100, "A", "G", 100) == "chr22:100:A:G"
-    assert gt.variant_id("chr22", 100, "ACGT", "A", 4) == "chr22:100:ACGT:A"
+    assert genotypes_variants.variant_id("chr22", 100, "A", "G", 100) == "chr22:100:A:G"
+    assert genotypes_variants.variant_id("chr22", 100, "ACGT", "A", 4) == "chr22:100:ACGT:A"
 
 
 def test_variant_id_replaces_long_alleles_by_length_and_hash():
     long_a = "A" + "C" * 120
     long_b = "A" + "C" * 119 + "G"
     digest = hashlib.sha256(long_a.encode()).hexdigest()[:16]
-    assert gt.variant_id("chr22", 5, long_a, "A", 100) == f"chr22:5:121bp_{digest}:A"
-    assert gt.variant_id("chr22", 5, long_a, "A", 100) != gt.variant_id(
+    assert genotypes_variants.variant_id("chr22", 5, long_a, "A", 100) == f"chr22:5:121bp_{digest}:A"
+    assert genotypes_variants.variant_id("chr22", 5, long_a, "A", 100) != genotypes_variants.variant_id(
         "chr22", 5, long_b, "A", 100
     )
-    assert gt.variant_id("chr22", 5, "A", long_b, 100).endswith(
+    assert genotypes_variants.variant_id("chr22", 5, "A", long_b, 100).endswith(
         ":121bp_" + hashlib.sha256(long_b.encode()).hexdigest()[:16]
     )
 
@@ -94,7 +97,7 @@ def test_write_variant_ids_marks_exact_duplicates(tmp_path):
         "##contig=<ID=chr22>\n#CHROM\tPOS\tID\tREF\tALT\n"
         "chr22\t10\t.\tA\tG\nchr22\t10\t.\tA\tT\nchr22\t10\t.\tA\tG\nchr22\t11\t.\tA\tG\n"
     )
-    n, dups = gt.write_variant_ids(pvar, tmp_path / "out.pvar", 100)
+    n, dups = genotypes_variants.write_variant_ids(pvar, tmp_path / "out.pvar", 100)
     assert n == 4 and dups == ["chr22:10:A:G#duplicate1"]
     ids = [line.split("\t")[2] for line in (tmp_path / "out.pvar").read_text().splitlines()[2:]]
     assert ids == ["chr22:10:A:G", "chr22:10:A:T", "chr22:10:A:G#duplicate1", "chr22:11:A:G"]
@@ -120,11 +123,11 @@ def autosome_records():
 
 def test_cohort_genotypes_autosome(tmp_path):
     vcf = write_vcf(tmp_path / "chr22.vcf.gz", "chr22", SAMPLES, autosome_records())
-    n = gt.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "out" / "chr22", maf=0.1)
+    n = genotypes_cohort.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "out" / "chr22", maf=0.1)
     pvar, iids, geno = read_pgen(tmp_path / "out" / "chr22")
     assert n == 3
     assert iids == sorted(SEXES)
-    long_id = gt.variant_id("chr22", 400, "A" + "T" * 150, "A", 100)
+    long_id = genotypes_variants.variant_id("chr22", 400, "A" + "T" * 150, "A", 100)
     assert pvar["ID"].tolist() == ["chr22:100:A:G", long_id, "chr22:500:G:C"]
     assert pvar["#CHROM"].unique().tolist() == ["chr22"]
     assert pvar["REF"][1] == "A" + "T" * 150  # full alleles in the pvar
@@ -140,7 +143,7 @@ def test_exact_duplicate_records_keep_the_first_copy(tmp_path):
     records.insert(1, (100, "A", "G", ["1|1", "1|1", "0|0", "0|0", "0|0"]))  # same site again
     records.insert(2, (100, "A", "T", ["0|1", "1|1", "0|0", "0|0", "0|0"]))  # other allele: kept
     vcf = write_vcf(tmp_path / "chr22.vcf.gz", "chr22", SAMPLES, records)
-    n = gt.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "d", maf=0.1)
+    n = genotypes_cohort.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "d", maf=0.1)
     pvar, iids, geno = read_pgen(tmp_path / "d")
     assert n == 4 == len(pvar)
     assert pvar["ID"].tolist()[:2] == ["chr22:100:A:G", "chr22:100:A:T"]
@@ -152,7 +155,7 @@ def test_exact_duplicate_records_keep_the_first_copy(tmp_path):
 
 def test_maf_is_computed_in_the_cohort(tmp_path):
     vcf = write_vcf(tmp_path / "chr22.vcf.gz", "chr22", SAMPLES, autosome_records())
-    gt.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a", maf=0.2)
+    genotypes_cohort.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a", maf=0.2)
     pvar, _, _ = read_pgen(tmp_path / "a")
     # 500 G>C has MAF 1/8 in the cohort (5/10 in the panel): dropped at 0.2; 200 never kept.
     assert pvar["POS"].tolist() == ["100", "400"]
@@ -165,9 +168,9 @@ def test_min_minor_allele_samples(tmp_path):
         (200, "A", "G", ["1|1", "1|1", "1|1", "0|1", "0|0"]),  # minor A: 1 carrier
     ]
     vcf = write_vcf(tmp_path / "chr22.vcf.gz", "chr22", SAMPLES, records)
-    gt.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a", maf=0.1, min_minor_allele_samples=3)
+    genotypes_cohort.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a", maf=0.1, min_minor_allele_samples=3)
     assert read_pgen(tmp_path / "a")[0]["POS"].tolist() == ["100"]
-    gt.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "b", maf=0.1, min_minor_allele_samples=2)
+    genotypes_cohort.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "b", maf=0.1, min_minor_allele_samples=2)
     assert read_pgen(tmp_path / "b")[0]["POS"].tolist() == ["100", "150"]
 
 
@@ -180,7 +183,7 @@ def test_chrx_males_diploid_outside_par_females_and_par_untouched(tmp_path):
         (155_800_000, "G", "A", ["1|0", "0|0", "0|1", "1|1"]),  # PAR2
     ]
     vcf = write_vcf(tmp_path / "chrX.vcf.gz", "chrX", samples, records)
-    gt.cohort_genotypes(vcf, "chrX", {s: SEXES[s] for s in samples}, tmp_path / "x", maf=0.01)
+    genotypes_cohort.cohort_genotypes(vcf, "chrX", {s: SEXES[s] for s in samples}, tmp_path / "x", maf=0.01)
     pvar, iids, geno = read_pgen(tmp_path / "x")
     assert iids == ["HG00001", "HG00002", "HG00003", "HG00004"]
     assert pvar["#CHROM"].unique().tolist() == ["chrX"]
@@ -199,7 +202,7 @@ def test_chrx_maf_counts_diploidised_males(tmp_path):
     samples = ["HG00001", "HG00002", "HG00003", "HG00004"]
     records = [(3_000_000, "C", "T", ["1", "0|0", "1", "0|0"])]
     vcf = write_vcf(tmp_path / "chrX.vcf.gz", "chrX", samples, records)
-    gt.cohort_genotypes(vcf, "chrX", {s: SEXES[s] for s in samples}, tmp_path / "x", maf=0.5)
+    genotypes_cohort.cohort_genotypes(vcf, "chrX", {s: SEXES[s] for s in samples}, tmp_path / "x", maf=0.5)
     assert read_pgen(tmp_path / "x")[0]["POS"].tolist() == ["3000000"]
 
 
@@ -210,7 +213,7 @@ def test_haploid_call_in_female_is_an_error(tmp_path):
     with pytest.raises(
         KgpexError, match=r"chrX:3000100 C>T: haploid chrX genotype in a female: HG00002 has GT '1'"
     ):
-        gt.cohort_genotypes(vcf, "chrX", {s: SEXES[s] for s in samples}, tmp_path / "x")
+        genotypes_cohort.cohort_genotypes(vcf, "chrX", {s: SEXES[s] for s in samples}, tmp_path / "x")
     assert not (tmp_path / "x.pgen").exists()
 
 
@@ -218,7 +221,7 @@ def test_haploid_call_in_male_inside_par_is_an_error(tmp_path):
     samples = ["HG00001", "HG00002"]
     vcf = write_vcf(tmp_path / "chrX.vcf.gz", "chrX", samples, [(20_000, "C", "T", ["1", "0|1"])])
     with pytest.raises(KgpexError, match="haploid genotype in a male inside PAR1: HG00001"):
-        gt.cohort_genotypes(vcf, "chrX", {s: SEXES[s] for s in samples}, tmp_path / "x")
+        genotypes_cohort.cohort_genotypes(vcf, "chrX", {s: SEXES[s] for s in samples}, tmp_path / "x")
 
 
 def test_unphased_genotype_is_an_error(tmp_path):
@@ -228,7 +231,7 @@ def test_unphased_genotype_is_an_error(tmp_path):
     with pytest.raises(
         KgpexError, match=r"chr22:400 A>C: unphased genotype .*: HG00001 has GT '0/1'"
     ):
-        gt.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a")
+        genotypes_cohort.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a")
     assert not list(tmp_path.glob("a.*"))
 
 
@@ -240,13 +243,13 @@ def test_malformed_genotype_is_an_error(tmp_path):
     with pytest.raises(
         KgpexError, match=r"chr22.vcf.gz: .*(Incorrect allele|malformed genotype).*HG00002"
     ):
-        gt.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a")
+        genotypes_cohort.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a")
     records[0] = (100, "A", "G", ["0|1", "1|X", "1|1", "0|0", "0|0"])
     vcf = write_vcf(tmp_path / "chr22.vcf.gz", "chr22", SAMPLES, records)
     with pytest.raises(
         KgpexError, match=r"chr22.vcf.gz: chr22: bcftools view \(select cohort\) failed.*GT"
     ):
-        gt.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a")
+        genotypes_cohort.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a")
 
 
 def test_missing_individuals_are_all_listed(tmp_path):
@@ -255,13 +258,13 @@ def test_missing_individuals_are_all_listed(tmp_path):
     with pytest.raises(
         KgpexError, match=r"2 cohort individual\(s\) not among its 5 samples: HG99998, NA99999$"
     ):
-        gt.cohort_genotypes(vcf, "chr22", sexes, tmp_path / "a")
+        genotypes_cohort.cohort_genotypes(vcf, "chr22", sexes, tmp_path / "a")
 
 
 def test_vcf_without_index(tmp_path):
     vcf = write_vcf(tmp_path / "chr22.vcf.gz", "chr22", SAMPLES, autosome_records(), index=False)
     with pytest.raises(KgpexError, match=r"chr22.vcf.gz: no index \(.*\.tbi or \.csi\)"):
-        gt.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a")
+        genotypes_cohort.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a")
 
 
 def test_chromosome_absent(tmp_path):
@@ -269,12 +272,12 @@ def test_chromosome_absent(tmp_path):
     with pytest.raises(
         KgpexError, match=r"chromosome chr22 \(or 22\) is not in the VCF; its index lists: chr21"
     ):
-        gt.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a")
+        genotypes_cohort.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a")
 
 
 def test_bare_contig_names_are_renamed(tmp_path):
     vcf = write_vcf(tmp_path / "v.vcf.gz", "22", SAMPLES, autosome_records())
-    gt.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a", maf=0.1)
+    genotypes_cohort.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a", maf=0.1)
     pvar = read_pgen(tmp_path / "a")[0]
     assert pvar["#CHROM"].unique().tolist() == ["chr22"]
     assert pvar["ID"][0] == "chr22:100:A:G"
@@ -285,9 +288,9 @@ def test_truncated_vcf(tmp_path):
     data = vcf.read_bytes()
     vcf.write_bytes(data[: len(data) - 40])
     with pytest.raises(KgpexError, match="no BGZF end-of-file block: the file is truncated"):
-        gt.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a")
+        genotypes_cohort.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a")
     with pytest.raises(KgpexError, match="truncated"):
-        gt.check_bgzf(vcf)
+        genotypes_vcf.check_bgzf(vcf)
 
 
 def test_corrupted_bgzip_block(tmp_path):
@@ -296,7 +299,7 @@ def test_corrupted_bgzip_block(tmp_path):
     data[60:70] = b"\x00" * 10
     vcf.write_bytes(bytes(data))
     with pytest.raises(KgpexError, match="corrupted bgzip data"):
-        gt.check_bgzf(vcf)
+        genotypes_vcf.check_bgzf(vcf)
 
 
 def test_no_variant_left_is_an_error(tmp_path):
@@ -304,7 +307,7 @@ def test_no_variant_left_is_an_error(tmp_path):
     with pytest.raises(
         KgpexError, match="no biallelic variant on chr22 has MAF >= 0.01 in the 4 cohort"
     ):
-        gt.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a")
+        genotypes_cohort.cohort_genotypes(vcf, "chr22", SEXES, tmp_path / "a")
 
 
 # -- download ------------------------------------------------------------------------------------
@@ -319,7 +322,7 @@ def test_download_vcf_verifies_and_places_index(tmp_path):
     digest = hashlib.md5(vcf.read_bytes()).hexdigest()
     (mirror / "MD5SUMS").write_text(f"{digest}  P_chr22.vcf.gz\n")
     dest = tmp_path / "out" / "chr22.vcf.gz"
-    gt.download_vcf(str(vcf), "chr22", dest, md5sums_url=str(mirror / "MD5SUMS"), options=FAST)
+    genotypes_vcf.download_vcf(str(vcf), "chr22", dest, md5sums_url=str(mirror / "MD5SUMS"), options=FAST)
     assert dest.read_bytes() == vcf.read_bytes()
     assert Path(f"{dest}.tbi").read_bytes() == Path(f"{vcf}.tbi").read_bytes()
     assert Path(f"{dest}.tbi").stat().st_mtime >= dest.stat().st_mtime
@@ -329,7 +332,7 @@ def test_download_vcf_md5_mismatch(tmp_path):
     vcf = write_vcf(tmp_path / "P_chr22.vcf.gz", "chr22", SAMPLES, autosome_records())
     (tmp_path / "MD5SUMS").write_text(f"{'0' * 32}  P_chr22.vcf.gz\n")
     with pytest.raises(KgpexError, match="md5 mismatch"):
-        gt.download_vcf(
+        genotypes_vcf.download_vcf(
             str(vcf),
             "chr22",
             tmp_path / "o" / "chr22.vcf.gz",
@@ -344,20 +347,20 @@ def test_download_vcf_truncated(tmp_path):
     vcf.write_bytes(vcf.read_bytes()[:-28])
     dest = tmp_path / "o" / "chr22.vcf.gz"
     with pytest.raises(KgpexError, match="no BGZF end-of-file block"):
-        gt.download_vcf(str(vcf), "chr22", dest, options=FAST)
+        genotypes_vcf.download_vcf(str(vcf), "chr22", dest, options=FAST)
     assert not dest.exists() and not Path(f"{dest}.tbi").exists()
 
 
 def test_download_vcf_without_index(tmp_path):
     vcf = write_vcf(tmp_path / "P_chr22.vcf.gz", "chr22", SAMPLES, autosome_records(), index=False)
     with pytest.raises(KgpexError, match=r"P_chr22.vcf.gz.tbi"):
-        gt.download_vcf(str(vcf), "chr22", tmp_path / "o" / "chr22.vcf.gz", options=FAST)
+        genotypes_vcf.download_vcf(str(vcf), "chr22", tmp_path / "o" / "chr22.vcf.gz", options=FAST)
 
 
 def test_download_vcf_chromosome_absent(tmp_path):
     vcf = write_vcf(tmp_path / "P_chr21.vcf.gz", "chr21", SAMPLES, autosome_records())
     with pytest.raises(KgpexError, match=r"chromosome chr22 \(or 22\) is not in the VCF"):
-        gt.download_vcf(str(vcf), "chr22", tmp_path / "o" / "chr22.vcf.gz", options=FAST)
+        genotypes_vcf.download_vcf(str(vcf), "chr22", tmp_path / "o" / "chr22.vcf.gz", options=FAST)
 
 
 def test_download_vcf_foreign_index(tmp_path):
@@ -367,7 +370,7 @@ def test_download_vcf_foreign_index(tmp_path):
     Path(f"{vcf}.tbi").write_bytes(Path(f"{other}.tbi").read_bytes())
     # The borrowed index points past this file's header into the wrong place.
     with pytest.raises(KgpexError, match="the index does not answer a query of chr22"):
-        gt.download_vcf(str(vcf), "chr22", tmp_path / "o" / "chr22.vcf.gz", options=FAST)
+        genotypes_vcf.download_vcf(str(vcf), "chr22", tmp_path / "o" / "chr22.vcf.gz", options=FAST)
     assert not (tmp_path / "o" / "chr22.vcf.gz").exists()
 
 
@@ -376,10 +379,10 @@ def test_vcf_source_uses_chrx_template():
         "vcf_url": "http://x/P_{chrom}.shapeit2.vcf.gz",
         "vcf_url_chrX": "http://x/P_chrX.eagle2.vcf.gz",
     }
-    assert gt.vcf_source(config, "chr7") == "http://x/P_chr7.shapeit2.vcf.gz"
-    assert gt.vcf_source(config, "chrX") == "http://x/P_chrX.eagle2.vcf.gz"
+    assert genotypes_vcf.vcf_source(config, "chr7") == "http://x/P_chr7.shapeit2.vcf.gz"
+    assert genotypes_vcf.vcf_source(config, "chrX") == "http://x/P_chrX.eagle2.vcf.gz"
     assert (
-        gt.vcf_source({"vcf_url": "P_{chrom}.vcf.gz", "vcf_url_chrX": ""}, "chrX")
+        genotypes_vcf.vcf_source({"vcf_url": "P_{chrom}.vcf.gz", "vcf_url_chrX": ""}, "chrX")
         == "P_chrX.vcf.gz"
     )
 
@@ -402,7 +405,7 @@ def simulated_panel(tmp_path, n_per_pop=30, n_variants=400, seed=7):
             records.append((1000 + 10 * v, "A", "G", [f"{a}|{b}" for a, b in haps]))
         vcf = write_vcf(tmp_path / f"{chrom}.vcf.gz", chrom, samples, records)
         sexes = {s: "female" for s in samples}
-        gt.cohort_genotypes(vcf, chrom, sexes, tmp_path / chrom, maf=0.01)
+        genotypes_cohort.cohort_genotypes(vcf, chrom, sexes, tmp_path / chrom, maf=0.01)
         prefixes.append(tmp_path / chrom)
     return samples, pops, prefixes
 
@@ -410,7 +413,7 @@ def simulated_panel(tmp_path, n_per_pop=30, n_variants=400, seed=7):
 def test_genotype_pcs_separate_populations(tmp_path):
     samples, pops, prefixes = simulated_panel(tmp_path)
     out = tmp_path / "cov" / "genotype_pcs.tsv"
-    table, eigenvalues = gt.genotype_pcs(
+    table, eigenvalues = pca.genotype_pcs(
         prefixes, samples, out, n_pcs=4, maf=0.05, indep_pairwise=(50, 10, 0.5)
     )
     written = pd.read_csv(out, sep="\t", dtype={"sample_id": str})
@@ -421,12 +424,12 @@ def test_genotype_pcs_separate_populations(tmp_path):
     ceu = pc1[[s for s in samples if pops[s] == "CEU"]]
     assert (yri.max() < ceu.min()) or (ceu.max() < yri.min())
     assert eigenvalues[0] > eigenvalues[1]
-    gt.plot_genotype_pcs(table, pops, tmp_path / "cov" / "genotype_pcs.png")
+    pca.plot_genotype_pcs(table, pops, tmp_path / "cov" / "genotype_pcs.png")
     assert (tmp_path / "cov" / "genotype_pcs.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_genotype_pcs_clamped_to_sample_count(tmp_path, caplog):
     samples, _, prefixes = simulated_panel(tmp_path, n_per_pop=4, n_variants=150)
-    table, _ = gt.genotype_pcs(prefixes, samples, tmp_path / "pcs.tsv", n_pcs=20, maf=0.05)
+    table, _ = pca.genotype_pcs(prefixes, samples, tmp_path / "pcs.tsv", n_pcs=20, maf=0.05)
     assert table.columns.tolist() == [f"PC{i}" for i in range(1, 8)]
     assert "20 requested, 7 computed" in caplog.text

@@ -5,7 +5,7 @@ import os
 import pandas as pd
 import pytest
 
-from kgpex.io import atomic_path, write_table
+from kgpex.common.io import atomic_path, write_table
 
 
 def test_failed_write_leaves_nothing(tmp_path):

@@ -9,8 +9,9 @@ import pandas as pd
 import pysam
 import pytest
 
-from kgpex import mage_tables as mt
-from kgpex.errors import KgpexError
+from kgpex.common.errors import KgpexError
+from kgpex.eqtl import mage_files, mage_format
+from kgpex.eqtl import rsids as eqtl_rsids
 
 GENES = pd.DataFrame({
     "gene_id": ["ENSG01.1", "ENSG02.3", "ENSG03.2"],
@@ -56,8 +57,8 @@ def pairs() -> pd.DataFrame:
 
 
 def test_permutation_table_columns_renaming_and_order():
-    table = mt.permutation_table(cis_genes(), GENES, rsids=pd.Series({"chr2:1500:G:GA": "rs1"}))
-    assert list(table.columns) == mt.PERMUTATION_COLUMNS and len(table.columns) == 23
+    table = mage_format.permutation_table(cis_genes(), GENES, rsids=pd.Series({"chr2:1500:G:GA": "rs1"}))
+    assert list(table.columns) == mage_format.PERMUTATION_COLUMNS and len(table.columns) == 23
     # Sorted by natural chromosome order, then TSS: chr2 before chr10.
     assert list(table["ensemblID"]) == ["ENSG01.1", "ENSG03.2", "ENSG02.3"]
     row = table.set_index("ensemblID").loc["ENSG02.3"]
@@ -70,19 +71,19 @@ def test_permutation_table_columns_renaming_and_order():
 
 
 def test_ref_factor_is_one_when_alt_is_minor():
-    assert mt.ref_factor([0.1, 0.5, 0.51, 0.9]).tolist() == [1, 1, -1, -1]
-    np.testing.assert_allclose(mt.minor_allele_frequency([0.1, 0.9, 0.5]), [0.1, 0.1, 0.5])
+    assert mage_format.ref_factor([0.1, 0.5, 0.51, 0.9]).tolist() == [1, 1, -1, -1]
+    np.testing.assert_allclose(mage_format.minor_allele_frequency([0.1, 0.9, 0.5]), [0.1, 0.1, 0.5])
 
 
 def test_permutation_table_needs_qvalues_and_known_genes():
     with pytest.raises(KgpexError, match="qval"):
-        mt.permutation_table(cis_genes().drop(columns="qval"), GENES)
+        mage_format.permutation_table(cis_genes().drop(columns="qval"), GENES)
     with pytest.raises(KgpexError, match="ENSG02.3"):
-        mt.permutation_table(cis_genes(), GENES.drop(index="ENSG02.3"))
+        mage_format.permutation_table(cis_genes(), GENES.drop(index="ENSG02.3"))
 
 
 def test_significant_pairs_strictly_below_threshold_of_egenes_only():
-    sig = mt.significant_pairs(pairs(), cis_genes(), fdr=0.05)
+    sig = mage_format.significant_pairs(pairs(), cis_genes(), fdr=0.05)
     # ENSG01.1 (eGene, threshold 3e-4): 1e-12 and 2.9e-4 in, 3e-4 out.
     # ENSG03.2 is not an eGene (qval 0.7): its 1e-6 pair is out.
     assert sig["pval_nominal"].tolist() == [1e-12, 2.9e-4]
@@ -90,8 +91,8 @@ def test_significant_pairs_strictly_below_threshold_of_egenes_only():
 
 
 def test_nominal_table_columns_and_position_sort():
-    table = mt.nominal_table(pairs(), GENES)
-    assert list(table.columns) == mt.NOMINAL_COLUMNS and len(table.columns) == 15
+    table = mage_format.nominal_table(pairs(), GENES)
+    assert list(table.columns) == mage_format.NOMINAL_COLUMNS and len(table.columns) == 15
     assert table["variantPosition"].tolist() == [900, 1500, 1500, 3000, 90500]
     first = table.iloc[1]
     assert (first["variantChrom"], first["variantRef"], first["variantAlt"]) == ("chr2", "G", "GA")
@@ -104,15 +105,15 @@ def test_bad_variant_id_rejected():
     bad = pairs()
     bad.loc[2, "variant_id"] = "rs12345"
     with pytest.raises(KgpexError, match="'rs12345' is not chrom:pos:ref:alt"):
-        mt.nominal_table(bad, GENES)
+        mage_format.nominal_table(bad, GENES)
 
 
 def test_summary_one_row_per_filtered_gene():
-    table = mt.summary_table(
+    table = mage_format.summary_table(
         ["ENSG01.1", "ENSG02.3", "ENSG03.2"], GENES, cis_genes().iloc[:2],
         significant_counts=pd.Series({"ENSG02.3": 4}),
         credible_set_counts=pd.Series({"ENSG02.3": 2}), fdr=0.05)
-    assert list(table.columns) == mt.SUMMARY_COLUMNS
+    assert list(table.columns) == mage_format.SUMMARY_COLUMNS
     rows = table.set_index("ensemblID")
     assert rows.loc["ENSG01.1"].tolist() == ["AAA", 0, 0, "FALSE", 0]  # not tested
     assert rows.loc["ENSG02.3"].tolist() == ["BBB", 10, 4, "TRUE", 2]
@@ -126,8 +127,8 @@ def test_credible_set_naming_order_and_columns():
         "min_abs_corr": [0.8, 1.0, 0.9], "mean_abs_corr": [0.9, 1.0, 0.95],
         "median_abs_corr": [0.9, 1.0, 0.95],
     })
-    table = mt.credible_set_table(sets, GENES)
-    assert list(table.columns) == mt.CREDIBLE_SET_COLUMNS
+    table = mage_format.credible_set_table(sets, GENES)
+    assert list(table.columns) == mage_format.CREDIBLE_SET_COLUMNS
     assert table["credibleSet"].tolist() == ["L2", "L10", "L1"]
     assert table.iloc[1][["numVariants", "minCorr"]].tolist() == [3, 0.8]
 
@@ -139,35 +140,35 @@ def test_finemapping_table_marks_set_members_and_na():
         "pip": [0.01, 0.6, 0.99], "af": [0.1, 0.2, 0.3], "cs_id": [None, "L1", "L1,L3"],
         "converged": True,
     })
-    table = mt.finemapping_table(pips, GENES)
-    assert list(table.columns) == mt.FINEMAPPING_COLUMNS
+    table = mage_format.finemapping_table(pips, GENES)
+    assert list(table.columns) == mage_format.FINEMAPPING_COLUMNS
     assert table["variantCredibleSet"].tolist() == ["NA", "L1", "L1,L3"]
     assert table["variantPIP"].tolist() == [0.01, 0.6, 0.99]
 
 
 def test_bgzip_tabix_round_trip(tmp_path):
-    table = mt.nominal_table(pairs(), GENES)
+    table = mage_format.nominal_table(pairs(), GENES)
     dest = tmp_path / "all.txt.gz"
-    mt.write_position_indexed(table, dest, "variantChrom", "variantPosition")
+    mage_files.write_position_indexed(table, dest, "variantChrom", "variantPosition")
     with gzip.open(dest, "rt") as fh:
-        assert fh.readline().rstrip("\n").split("\t") == mt.NOMINAL_COLUMNS
+        assert fh.readline().rstrip("\n").split("\t") == mage_format.NOMINAL_COLUMNS
     rows = list(pysam.TabixFile(str(dest)).fetch("chr2", 1400, 1500))
     assert len(rows) == 2 and all("\t1500\t" in r for r in rows)
 
 
 def test_streamed_chunks_give_one_indexed_file(tmp_path):
-    chr2 = mt.nominal_table(pairs(), GENES)
+    chr2 = mage_format.nominal_table(pairs(), GENES)
     chr10 = chr2.assign(variantChrom="chr10", variant_kgpID=chr2["variant_kgpID"]
                         .str.replace("chr2:", "chr10:"))
     dest = tmp_path / "stream.txt.gz"
-    n = mt.write_position_indexed_chunks([chr2, chr10], mt.NOMINAL_COLUMNS, dest,
+    n = mage_files.write_position_indexed_chunks([chr2, chr10], mage_format.NOMINAL_COLUMNS, dest,
                                          "variantChrom", "variantPosition")
     assert n == 10
     tbx = pysam.TabixFile(str(dest))
     assert list(tbx.contigs) == ["chr2", "chr10"]
     assert len(list(tbx.fetch("chr10", 89999, 90500))) == 1
     back = pd.read_csv(dest, sep="\t", keep_default_na=False)
-    assert list(back.columns) == mt.NOMINAL_COLUMNS and len(back) == 10
+    assert list(back.columns) == mage_format.NOMINAL_COLUMNS and len(back) == 10
 
 
 @pytest.mark.parametrize("header,compress", [(True, False), (False, True)])
@@ -179,7 +180,7 @@ def test_dbsnp_lookup(tmp_path, header, compress):
     path = tmp_path / ("dbsnp.tsv.gz" if compress else "dbsnp.tsv")
     with (gzip.open(path, "wt") if compress else open(path, "w")) as fh:
         fh.write("\n".join(lines) + "\n")
-    rsids = mt.read_dbsnp(path, ["chr2:1500:G:GA", "chr2:900:T:C", "chr10:8000:A:G",
+    rsids = eqtl_rsids.read_dbsnp(path, ["chr2:1500:G:GA", "chr2:900:T:C", "chr10:8000:A:G",
                                  "chr2:3000:A:C"], chunksize=2)
     assert rsids.to_dict() == {"chr2:1500:G:GA": "rs1", "chr2:900:T:C": "rs3,rs33",
                                "chr10:8000:A:G": "rs4"}
@@ -187,4 +188,4 @@ def test_dbsnp_lookup(tmp_path, header, compress):
 
 def test_dbsnp_missing_file(tmp_path):
     with pytest.raises(KgpexError, match="eqtl.dbsnp"):
-        mt.read_dbsnp(tmp_path / "none.tsv", ["chr2:1:A:C"])
+        eqtl_rsids.read_dbsnp(tmp_path / "none.tsv", ["chr2:1:A:C"])

@@ -13,17 +13,15 @@ import pytest
 import yaml
 from scipy import stats
 
-from kgpex.errors import KgpexError
-from kgpex.expression import normalize_expression
-from kgpex.matrix_input import (
+from kgpex.common.errors import KgpexError
+from kgpex.expression.matrices import normalize_expression
+from kgpex.matrix_input.normalize import normalize_array, normalize_counts, quantile_normalize
+from kgpex.matrix_input.read import (
     check_annotated,
     check_counts,
     check_individuals,
     check_log2_intensities,
     check_same_shape,
-    normalize_array,
-    normalize_counts,
-    quantile_normalize,
     read_annotation_table,
     read_matrix,
 )
@@ -312,7 +310,12 @@ READS_RULES = {"select_libraries", "aggregate_genes", "normalize_expression", "p
 def _workflow_rules(config: dict) -> dict:
     from snakemake.api import SnakemakeApi
     from snakemake.settings.enums import Quietness
-    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings, StorageSettings
+    from snakemake.settings.types import (
+        ConfigSettings,
+        OutputSettings,
+        ResourceSettings,
+        StorageSettings,
+    )
 
     with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
         workflow = api.workflow(

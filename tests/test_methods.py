@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kgpex.errors import KgpexError
-from kgpex.methods import MAGE_METHODS, apply_methods
-from kgpex.sheets import validate_config
+from kgpex.common.config import validate_config
+from kgpex.common.errors import KgpexError
+from kgpex.common.methods import MAGE_METHODS, apply_methods
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from kgpex.errors import KgpexError
-from kgpex.normalize import (
+from kgpex.common.errors import KgpexError
+from kgpex.expression.normalize import (
     expression_filter,
     inverse_normal_transform,
     min_samples_required,

@@ -8,23 +8,20 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from input_fixtures import INDIVIDUALS, gene_line, write_cohort, write_gtf, write_vcf
-from kgpex.errors import KgpexError
-from kgpex.preflight import (
+from workdirs import ROOT, _merge
+
+from kgpex.common.config import validate_config
+from kgpex.common.errors import KgpexError
+from kgpex.preflight.config_checks import (
     Access,
     check_config,
-    check_gtf,
     check_individual_id,
-    check_inputs,
-    check_resolved_samples,
     check_run_id,
     check_source,
-    check_vcf,
     config_sources,
 )
-from kgpex.sheets import validate_config
-from workdirs import ROOT, _merge
+from kgpex.preflight.input_checks import check_gtf, check_inputs, check_resolved_samples, check_vcf
 
 
 def _config(overrides: dict) -> dict:

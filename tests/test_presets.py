@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from kgpex import presets
-from kgpex.errors import KgpexError
-from kgpex.runtable import ENA_FIELDS
-from kgpex.samples import ResolvedPaths, resolve_mage
-from kgpex.sheets import load_sheets
+from kgpex.common.errors import KgpexError
+from kgpex.samples import mage as samples_mage
+from kgpex.samples import metadata as samples_metadata
+from kgpex.samples.resolve import ResolvedPaths, resolve_mage
+from kgpex.samples.runtable import ENA_FIELDS
+from kgpex.samples.sheets import load_sheets
 
-META_HEADER = presets.METADATA_COLUMNS
+META_HEADER = samples_mage.METADATA_COLUMNS
 # sequencing_id, coriell_id, kgp_id, batch, superpop, subpop, sex, read pairs
 LIBRARIES = [
     ("GM12878", "GM12878", "NA12878", "1", "EUR", "CEU", "female", 1000),
@@ -283,7 +284,7 @@ def test_metadata_with_a_missing_column_fails(tmp_path):
     path = tmp_path / "meta.tsv"
     path.write_text("sequencing_id\tkgp_id\nGM12878\tNA12878\n")
     with pytest.raises(KgpexError) as excinfo:
-        presets.read_metadata(path)
+        samples_mage.read_metadata(path)
     assert failure(excinfo).startswith(
         f"{path} line 1: MAGE library table lacks column(s) coriell_id"
     )
@@ -293,7 +294,7 @@ def test_metadata_with_conflicting_sex_fails(tmp_path):
     libraries = LIBRARIES + [("HG00096-9-1", "HG00096", "HG00096", "9", "EUR", "GBR", "female", 1)]
     path = write_metadata(tmp_path / "meta.tsv", libraries)
     with pytest.raises(KgpexError) as excinfo:
-        presets.read_metadata(path)
+        samples_mage.read_metadata(path)
     assert failure(excinfo) == (
         f"{path} line 12: sex 'female' of HG00096 differs from line 3 ('male')"
     )
@@ -302,7 +303,7 @@ def test_metadata_with_conflicting_sex_fails(tmp_path):
 def test_metadata_with_a_duplicate_library_fails(tmp_path):
     path = write_metadata(tmp_path / "meta.tsv", LIBRARIES + [LIBRARIES[0]])
     with pytest.raises(KgpexError) as excinfo:
-        presets.read_metadata(path)
+        samples_mage.read_metadata(path)
     assert (
         failure(excinfo) == f"{path} line 12: duplicate sequencing_id 'GM12878' (first on line 2)"
     )
@@ -310,20 +311,20 @@ def test_metadata_with_a_duplicate_library_fails(tmp_path):
 
 def test_map_run_normalises_tokens():
     meta_rows = {
-        lib[0].upper(): presets.Library(
+        lib[0].upper(): samples_mage.Library(
             lib[0], lib[1], lib[2], lib[3], lib[4], lib[5], lib[6], lib[7], i
         )
         for i, lib in enumerate(LIBRARIES)
     }
-    meta = presets.Metadata(label="m", libraries=meta_rows)
+    meta = samples_mage.Metadata(label="m", libraries=meta_rows)
     for lib in meta_rows.values():
         meta.individual_ids[lib.kgp_id] = lib.kgp_id
         meta.individual_ids[lib.coriell_id] = lib.kgp_id
         meta.by_individual.setdefault(lib.kgp_id, []).append(lib)
-    run = presets.Run(
+    run = samples_metadata.Run(
         "SRR1", {"sample_alias": "", "sample_title": "hg00237.7.1 rep", "library_name": ""}, None, 2
     )
-    assignment = presets.map_run(run, meta)
+    assignment = samples_mage.map_run(run, meta)
     assert assignment.library.sequencing_id == "HG00237-7-1"
     assert assignment.individual == "HG00237"
 
@@ -360,8 +361,8 @@ def preset_config(name: str) -> dict:
     """A preset merged over the demo config, validated, methods applied (as common.smk does)."""
     import yaml
 
-    from kgpex.methods import apply_methods
-    from kgpex.sheets import validate_config
+    from kgpex.common.config import validate_config
+    from kgpex.common.methods import apply_methods
 
     demo = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     preset = yaml.safe_load((ROOT / f"config/presets/{name}.yaml").read_text())
@@ -418,8 +419,8 @@ def test_mage_preset_runs_mage_methods_on_its_bioproject():
         "PRJNA851328",
         "",
     )
-    assert samples["mage_metadata"] == presets.MAGE_METADATA_URL
-    assert samples["mage_metadata_sha256"] == presets.MAGE_METADATA_SHA256
+    assert samples["mage_metadata"] == samples_mage.MAGE_METADATA_URL
+    assert samples["mage_metadata_sha256"] == samples_mage.MAGE_METADATA_SHA256
     assert samples["expected_individuals"] == 731
 
 

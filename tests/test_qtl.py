@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 from eqtl_synthetic import make_dataset
 
-from kgpex import qtl, qvalues
-from kgpex.errors import KgpexError
+from kgpex.common.errors import KgpexError
+from kgpex.eqtl import cis, qvalues, tables
+from kgpex.eqtl import finemapping as eqtl_finemapping
+from kgpex.eqtl import inputs as eqtl_inputs
 
 WINDOW, MAF, NPERM, SEED = 100_000, 0.01, 200, 11
 N_GENES = 30
@@ -24,19 +26,19 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def inputs(data):
-    return qtl.load_inputs(data.phenotype_bed, data.covariates, data.pgen_prefix, data.chrom)
+    return eqtl_inputs.load_inputs(data.phenotype_bed, data.covariates, data.pgen_prefix, data.chrom)
 
 
 @pytest.fixture(scope="module")
 def mapped(inputs):
-    perm = qtl.map_permutations(inputs, WINDOW, MAF, NPERM, SEED)
+    perm = cis.map_permutations(inputs, WINDOW, MAF, NPERM, SEED)
     # Benjamini-Hochberg (lambda 0): qvalue's pi0 smoother is unreliable on 30 genes.
     return qvalues.annotate_qvalues(perm, fdr=0.05, lambda_=0)
 
 
 @pytest.fixture(scope="module")
 def nominal(inputs):
-    return qtl.map_nominal(inputs, WINDOW, MAF)
+    return cis.map_nominal(inputs, WINDOW, MAF)
 
 
 def dosages(data, variant_id):
@@ -60,7 +62,7 @@ def test_bed_header_checked(data, tmp_path):
     bad = rewrite_bed(data.phenotype_bed, tmp_path / "bad.bed",
                       lambda df: df.rename(columns={"ID": "gene"}, inplace=True))
     with pytest.raises(KgpexError, match="#Chr start end ID"):
-        qtl.read_phenotype_bed(bad)
+        eqtl_inputs.read_phenotype_bed(bad)
 
 
 def test_bed_duplicate_gene_and_missing_value_named(data, tmp_path):
@@ -68,13 +70,13 @@ def test_bed_duplicate_gene_and_missing_value_named(data, tmp_path):
         df.loc[3, "ID"] = df.loc[2, "ID"]
 
     with pytest.raises(KgpexError, match="line 5: field ID"):
-        qtl.read_phenotype_bed(rewrite_bed(data.phenotype_bed, tmp_path / "dup.bed", dup))
+        eqtl_inputs.read_phenotype_bed(rewrite_bed(data.phenotype_bed, tmp_path / "dup.bed", dup))
 
     def hole(df):
         df.iloc[1, 6] = np.nan
 
     with pytest.raises(KgpexError, match="line 3: gene ENSG00000000002.1 has missing"):
-        qtl.read_phenotype_bed(rewrite_bed(data.phenotype_bed, tmp_path / "na.bed", hole))
+        eqtl_inputs.read_phenotype_bed(rewrite_bed(data.phenotype_bed, tmp_path / "na.bed", hole))
 
 
 def test_covariates_checked_and_constant_dropped(data, tmp_path):
@@ -82,11 +84,11 @@ def test_covariates_checked_and_constant_dropped(data, tmp_path):
     missing = tmp_path / "missing.tab"
     cov.drop(columns=data.samples[4]).to_csv(missing, sep="\t", index=False)
     with pytest.raises(KgpexError, match=f"first {data.samples[4]}"):
-        qtl.read_covariates(missing, data.samples)
+        eqtl_inputs.read_covariates(missing, data.samples)
     constant = tmp_path / "constant.tab"
     cov.loc[cov["id"] == "sex", data.samples] = 1
     cov.to_csv(constant, sep="\t", index=False)
-    out = qtl.read_covariates(constant, list(reversed(data.samples)))
+    out = eqtl_inputs.read_covariates(constant, list(reversed(data.samples)))
     assert list(out.columns) == ["PC1", "PC2"]
     assert list(out.index) == list(reversed(data.samples))  # rows follow the phenotype order
     text = tmp_path / "text.tab"
@@ -94,7 +96,7 @@ def test_covariates_checked_and_constant_dropped(data, tmp_path):
     cov.loc[cov["id"] == "PC1", data.samples[0]] = "male"
     cov.to_csv(text, sep="\t", index=False)
     with pytest.raises(KgpexError, match="'PC1' has missing or non-numeric"):
-        qtl.read_covariates(text, data.samples)
+        eqtl_inputs.read_covariates(text, data.samples)
 
 
 def test_sample_without_genotypes_named(data, tmp_path):
@@ -105,14 +107,14 @@ def test_sample_without_genotypes_named(data, tmp_path):
     psam.loc[0, "#IID"] = "NA99999"
     psam.to_csv(f"{prefix}.psam", sep="\t", index=False)
     with pytest.raises(KgpexError, match=f"geno.psam: no genotypes .* first {data.samples[0]}"):
-        qtl.load_inputs(data.phenotype_bed, data.covariates, prefix, data.chrom)
+        eqtl_inputs.load_inputs(data.phenotype_bed, data.covariates, prefix, data.chrom)
 
 
 # --- permutation pass ----------------------------------------------------------------------
 
 
 def test_permutation_table_layout_and_planted_genes(mapped, data):
-    assert list(mapped.columns) == qtl.CIS_COLUMNS + ["qval", "pval_nominal_threshold"]
+    assert list(mapped.columns) == tables.CIS_COLUMNS + ["qval", "pval_nominal_threshold"]
     assert len(mapped) == N_GENES
     called = set(mapped.loc[mapped["qval"] <= 0.05, "phenotype_id"])
     assert set(data.causal) <= called
@@ -130,16 +132,16 @@ def test_af_is_alt_allele_frequency_of_top_variant(mapped, data):
 
 
 def test_chromosome_without_genes_gives_empty_typed_table(data):
-    inputs = qtl.load_inputs(data.phenotype_bed, data.covariates, data.pgen_prefix, "chr22")
-    out = qtl.map_permutations(inputs, WINDOW, MAF, NPERM, SEED)
-    assert out.empty and list(out.columns) == qtl.CIS_COLUMNS
+    inputs = eqtl_inputs.load_inputs(data.phenotype_bed, data.covariates, data.pgen_prefix, "chr22")
+    out = cis.map_permutations(inputs, WINDOW, MAF, NPERM, SEED)
+    assert out.empty and list(out.columns) == tables.CIS_COLUMNS
 
 
 # --- nominal pass --------------------------------------------------------------------------
 
 
 def test_nominal_pairs_match_permutation_pass(nominal, mapped):
-    assert list(nominal.columns) == qtl.NOMINAL_COLUMNS
+    assert list(nominal.columns) == tables.NOMINAL_COLUMNS
     per_gene = nominal.groupby("phenotype_id").size()
     num_var = mapped.set_index("phenotype_id")["num_var"]
     pd.testing.assert_series_equal(per_gene.sort_index(), num_var.sort_index(),
@@ -155,8 +157,8 @@ def test_samples_are_matched_by_id_not_position(data, nominal, tmp_path):
     path = tmp_path / "shuffled.bed.gz"
     with gzip.open(path, "wt") as fh:
         bed[shuffled].to_csv(fh, sep="\t", index=False)
-    inputs = qtl.load_inputs(path, data.covariates, data.pgen_prefix, data.chrom)
-    again = qtl.map_nominal(inputs, WINDOW, MAF)
+    inputs = eqtl_inputs.load_inputs(path, data.covariates, data.pgen_prefix, data.chrom)
+    again = cis.map_nominal(inputs, WINDOW, MAF)
     np.testing.assert_allclose(again["pval_nominal"], nominal["pval_nominal"], rtol=1e-4)
 
 
@@ -164,8 +166,8 @@ def test_samples_are_matched_by_id_not_position(data, nominal, tmp_path):
 
 
 def test_independent_signals_of_two_variant_genes(inputs, mapped, data):
-    res = qtl.map_independent(inputs, mapped, 0.05, WINDOW, MAF, NPERM, SEED)
-    assert list(res.columns) == qtl.INDEPENDENT_COLUMNS
+    res = cis.map_independent(inputs, mapped, 0.05, WINDOW, MAF, NPERM, SEED)
+    assert list(res.columns) == tables.INDEPENDENT_COLUMNS
     assert set(res["phenotype_id"]) == set(mapped.loc[mapped["qval"] <= 0.05, "phenotype_id"])
     two = [g for g, v in data.causal.items() if len(v) == 2]
     found = res[res["phenotype_id"].isin(two)].groupby("phenotype_id")["variant_id"].apply(set)
@@ -176,22 +178,22 @@ def test_independent_signals_of_two_variant_genes(inputs, mapped, data):
 
 def test_independent_without_egenes_is_empty(inputs, mapped):
     none = mapped.assign(qval=1.0)
-    out = qtl.map_independent(inputs, none, 0.05, WINDOW, MAF, NPERM, SEED)
-    assert out.empty and list(out.columns) == qtl.INDEPENDENT_COLUMNS
+    out = cis.map_independent(inputs, none, 0.05, WINDOW, MAF, NPERM, SEED)
+    assert out.empty and list(out.columns) == tables.INDEPENDENT_COLUMNS
 
 
 def finemap(inputs, genes, method):
-    return qtl.finemap_susie(inputs, genes, WINDOW, MAF, L=10, coverage=0.95, min_abs_corr=0.5,
+    return eqtl_finemapping.finemap_susie(inputs, genes, WINDOW, MAF, L=10, coverage=0.95, min_abs_corr=0.5,
                              seed=SEED, method=method)
 
 
 def test_susier_credible_sets_hold_the_planted_variants(inputs, mapped, data):
     two = [g for g, v in data.causal.items() if len(v) == 2]
-    unplanted = qtl.egenes(mapped, 0.05).query("phenotype_id not in @data.causal")
+    unplanted = tables.egenes(mapped, 0.05).query("phenotype_id not in @data.causal")
     genes = two + list(unplanted["phenotype_id"][:2])
     pips, sets = finemap(inputs, genes, "susier")
-    assert list(pips.columns) == qtl.PIP_COLUMNS
-    assert list(sets.columns) == qtl.CREDIBLE_SET_COLUMNS
+    assert list(pips.columns) == tables.PIP_COLUMNS
+    assert list(sets.columns) == tables.CREDIBLE_SET_COLUMNS
     assert set(pips["phenotype_id"]) == set(genes)  # PIPs kept for genes without a set too
     assert pips["pip"].between(0, 1).all()
     assert sets["cs_id"].str.fullmatch(r"L([1-9]|10)").all()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kgpex.errors import KgpexError
-from kgpex.quantify import fastq_inputs, library_type, read_options
+from kgpex.common.errors import KgpexError
+from kgpex.quantify.salmon import fastq_inputs, library_type, read_options
 
 
 def test_fastq_inputs_by_layout():

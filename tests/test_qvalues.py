@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from kgpex import qvalues
-from kgpex.errors import KgpexError
+from kgpex.common.errors import KgpexError
+from kgpex.eqtl import qvalues
 
 
 def cis_table(pvals, shape1=1.0, shape2=50.0) -> pd.DataFrame:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kgpex.errors import KgpexError
-from kgpex.runtable import (
+from kgpex.common.errors import KgpexError
+from kgpex.samples.runtable import (
     CHECKED_COLUMNS,
     PAIRED,
     SINGLE,
@@ -205,8 +205,8 @@ def test_checked_table_layouts(tmp_path):
 import http.server  # noqa: E402
 import threading  # noqa: E402
 
-from kgpex.download import fetch  # noqa: E402
-from kgpex.runtable import ENA_FIELDS, check_fetched_run_table, ena_filereport_url  # noqa: E402
+from kgpex.common.fetch import fetch  # noqa: E402
+from kgpex.samples.runtable import ENA_FIELDS, check_fetched_run_table, ena_filereport_url  # noqa: E402
 
 
 class _Responses(http.server.BaseHTTPRequestHandler):

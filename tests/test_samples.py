@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from kgpex import samples
-from kgpex.errors import KgpexError
-from kgpex.presets import MAPPING_COLUMNS, read_panel
-from kgpex.runtable import CHECKED_COLUMNS, ENA_FIELDS
-from kgpex.sheets import check_samples_config, individuals_only, read_ids, validate_config
+from kgpex.common.config import validate_config
+from kgpex.common.errors import KgpexError
+from kgpex.samples import resolve as samples_resolve
+from kgpex.samples.metadata import MAPPING_COLUMNS
+from kgpex.samples.panel import read_panel
+from kgpex.samples.runtable import CHECKED_COLUMNS, ENA_FIELDS
+from kgpex.samples.sheets import check_samples_config, individuals_only, read_ids
 
 M = "0123456789abcdef0123456789abcdef"
 
@@ -91,10 +93,10 @@ def write_filereport(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def outputs(tmp_path: Path) -> samples.ResolvedPaths:
+def outputs(tmp_path: Path) -> samples_resolve.ResolvedPaths:
     out = tmp_path / "samples"
     out.mkdir(exist_ok=True)
-    return samples.ResolvedPaths(
+    return samples_resolve.ResolvedPaths(
         *(str(out / n) for n in ("individuals.tsv", "runs.tsv", "run_sources.tsv", "run_mapping.tsv"))
     )
 
@@ -130,7 +132,7 @@ def geuvadis_inputs(tmp_path, rows=GEUVADIS, columns=SDRF_COLUMNS, runs=None):
 def test_sdrf_runs_get_their_individuals_batches_and_sources(tmp_path, panel):
     sdrf, table = geuvadis_inputs(tmp_path)
     out = outputs(tmp_path)
-    sheets = samples.resolve_from_sdrf(sdrf, table, panel, out, batch_column="Performer")
+    sheets = samples_resolve.resolve_from_sdrf(sdrf, table, panel, out, batch_column="Performer")
     assert sorted(sheets.runs) == ["ERR188021", "ERR188022", "ERR188297"]
     assert read_tsv(out.individuals) == [
         {"individual": "HG00096", "population": "GBR", "continental_group": "EUR", "sex": "male"},
@@ -159,7 +161,7 @@ def test_sdrf_headers_as_r_writes_them_are_understood(tmp_path, panel):
     # read.table's make.names: "Source Name" -> Source.Name, "Comment[ENA_RUN]" -> Comment.ENA_RUN.
     dotted = [c.replace(" ", ".").replace("[", ".").replace("]", ".") for c in SDRF_COLUMNS]
     sdrf, table = geuvadis_inputs(tmp_path, columns=dotted)
-    sheets = samples.resolve_from_sdrf(sdrf, table, panel, outputs(tmp_path), "Source.Name")
+    sheets = samples_resolve.resolve_from_sdrf(sdrf, table, panel, outputs(tmp_path), "Source.Name")
     assert sheets.runs["ERR188297"]["individual"] == "NA20503"
     assert sheets.runs["ERR188297"]["batch"] == "1"  # no batch column: one batch
 
@@ -176,7 +178,7 @@ def test_sdrf_problems_are_listed_together_and_only_the_evidence_is_written(tmp_
     sdrf, table = geuvadis_inputs(tmp_path, rows=rows, runs=runs)
     out = outputs(tmp_path)
     with pytest.raises(KgpexError) as excinfo:
-        samples.resolve_from_sdrf(sdrf, table, panel, out)
+        samples_resolve.resolve_from_sdrf(sdrf, table, panel, out)
     assert one_line(excinfo) == (
         f"{sdrf}: 2 of 7 runs name no single 1000 Genomes individual: "
         "ERR188030 (Source Name 'sample 7' names no 1000 Genomes IDs), "
@@ -198,7 +200,7 @@ def test_overrides_settle_and_exclude_runs(tmp_path, panel):
     overrides = tmp_path / "overrides.tsv"
     overrides.write_text("run_accession\tindividual\nERR188030\tHG00097\nERR188032\texclude\n")
     out = outputs(tmp_path)
-    sheets = samples.resolve_from_sdrf(sdrf, table, panel, out, overrides=overrides)
+    sheets = samples_resolve.resolve_from_sdrf(sdrf, table, panel, out, overrides=overrides)
     assert sheets.runs["ERR188030"]["individual"] == "HG00097"
     assert "ERR188032" not in sheets.runs
     mapping = {r["run_accession"]: r for r in read_tsv(out.mapping)}
@@ -208,16 +210,16 @@ def test_overrides_settle_and_exclude_runs(tmp_path, panel):
     )
     overrides.write_text("run_accession\tindividual\nERR999999\texclude\n")
     with pytest.raises(KgpexError, match=f"the overrides table names runs not in {sdrf}: ERR999999"):
-        samples.resolve_from_sdrf(sdrf, table, panel, out, overrides=overrides)
+        samples_resolve.resolve_from_sdrf(sdrf, table, panel, out, overrides=overrides)
     overrides.write_text("run_accession\tindividual\nERR188030\tsomeone\n")
     with pytest.raises(KgpexError, match="line 2: individual 'someone' is not a 1000 Genomes ID"):
-        samples.resolve_from_sdrf(sdrf, table, panel, out, overrides=overrides)
+        samples_resolve.resolve_from_sdrf(sdrf, table, panel, out, overrides=overrides)
 
 
 def test_sdrf_runs_missing_from_the_run_table_are_listed(tmp_path, panel):
     sdrf, table = geuvadis_inputs(tmp_path, runs=["ERR188021"])
     with pytest.raises(KgpexError) as excinfo:
-        samples.resolve_from_sdrf(sdrf, table, panel, outputs(tmp_path))
+        samples_resolve.resolve_from_sdrf(sdrf, table, panel, outputs(tmp_path))
     assert one_line(excinfo) == (
         f"{table}: 2 run(s) of {sdrf} have no source of reads: "
         "ERR188022 (not in the run table); ERR188297 (not in the run table)"
@@ -229,20 +231,20 @@ def test_sdrf_mates_that_disagree_and_missing_columns_fail(tmp_path, panel):
     rows[1][0] = "HG00097"
     sdrf, table = geuvadis_inputs(tmp_path, rows=rows, runs=["ERR188021"])
     with pytest.raises(KgpexError, match="line 3: run ERR188021 is described differently on line 2"):
-        samples.resolve_from_sdrf(sdrf, table, panel, outputs(tmp_path))
+        samples_resolve.resolve_from_sdrf(sdrf, table, panel, outputs(tmp_path))
     sdrf, table = geuvadis_inputs(tmp_path, runs=["ERR188021"])
     with pytest.raises(KgpexError, match="line 1: SDRF lacks column Lab"):
-        samples.resolve_from_sdrf(sdrf, table, panel, outputs(tmp_path), batch_column="Lab")
+        samples_resolve.resolve_from_sdrf(sdrf, table, panel, outputs(tmp_path), batch_column="Lab")
     columns = [c for c in SDRF_COLUMNS if c != "Comment[ENA_RUN]"]
     write_sdrf(sdrf, [r[:10] + r[11:] for r in GEUVADIS], columns)
     with pytest.raises(KgpexError, match=r"line 1: SDRF lacks column Comment\[ENA_RUN\]"):
-        samples.resolve_from_sdrf(sdrf, table, panel, outputs(tmp_path))
+        samples_resolve.resolve_from_sdrf(sdrf, table, panel, outputs(tmp_path))
 
 
 def test_expected_cohort_size_is_checked(tmp_path, panel):
     sdrf, table = geuvadis_inputs(tmp_path)
     with pytest.raises(KgpexError) as excinfo:
-        samples.resolve_from_sdrf(sdrf, table, panel, outputs(tmp_path), expected_individuals=462)
+        samples_resolve.resolve_from_sdrf(sdrf, table, panel, outputs(tmp_path), expected_individuals=462)
     assert one_line(excinfo) == (
         f"{sdrf}: 3 individuals, but samples.expected_individuals is 462"
     )
@@ -265,7 +267,7 @@ def test_ena_sample_fields_name_the_individuals(tmp_path, panel):
         ],
     )
     out = outputs(tmp_path)
-    sheets = samples.resolve_from_ena(table, panel, out, default_batch="PICKRELL2010")
+    sheets = samples_resolve.resolve_from_ena(table, panel, out, default_batch="PICKRELL2010")
     assert {r: row["individual"] for r, row in sheets.runs.items()} == {
         "SRR031919": "NA18486",
         "SRR031920": "NA18486",  # Coriell's GM number is the NA ID
@@ -292,7 +294,7 @@ def test_ena_runs_naming_none_or_two_individuals_are_listed(tmp_path, panel):
         ],
     )
     with pytest.raises(KgpexError) as excinfo:
-        samples.resolve_from_ena(table, panel, outputs(tmp_path))
+        samples_resolve.resolve_from_ena(table, panel, outputs(tmp_path))
     assert one_line(excinfo).startswith(
         f"{table}: 2 of 3 runs name no single 1000 Genomes individual: "
         "SRR031920 (no 1000 Genomes ID in sample_alias, sample_title, library_name), "
@@ -317,7 +319,7 @@ def test_single_end_runs_resolve_with_their_layout(tmp_path, panel):
         ],
     )
     out = outputs(tmp_path)
-    samples.resolve_from_ena(table, panel, out)
+    samples_resolve.resolve_from_ena(table, panel, out)
     sources = {r["run_accession"]: r for r in read_tsv(out.sources)}
     assert {run: (r["source"], r["layout"]) for run, r in sources.items()} == {
         "SRR031919": ("ena", "single"),
@@ -340,7 +342,7 @@ def test_own_reads_listed_in_the_runs_sheet_resolve_with_it_as_run_table(tmp_pat
         f"LIB1\tHG00096\tb1\treads/LIB1_R1.fq.gz\treads/LIB1_R2.fq.gz\t{M}\t{M}\n"
     )
     out = outputs(tmp_path)
-    samples.resolve_from_sheets(ind, runs, runs, out)
+    samples_resolve.resolve_from_sheets(ind, runs, runs, out)
     [source] = read_tsv(out.sources)
     assert source["url_1"] == (tmp_path / "reads/LIB1_R1.fq.gz").as_uri()
     assert read_tsv(out.runs) == [{"run_accession": "LIB1", "individual": "HG00096", "batch": "b1"}]
@@ -362,7 +364,7 @@ def test_individuals_alone_resolve_with_header_only_run_tables(tmp_path):
     out = outputs(tmp_path)
     settings = {"expected_individuals": 3}
     # No run table among the inputs: rule resolve_samples gives it none in this mode.
-    sheets = samples.resolve("sheets", {"individuals": str(ind)}, out, settings, "ARRAYS", "https")
+    sheets = samples_resolve.resolve("sheets", {"individuals": str(ind)}, out, settings, "ARRAYS", "https")
     assert sorted(sheets.individuals) == ["HG00096", "NA12878", "NA19238"] and sheets.runs == {}
     assert [r["individual"] for r in read_tsv(out.individuals)] == ["HG00096", "NA12878", "NA19238"]
     assert read_tsv(out.individuals)[0] == {
@@ -384,15 +386,15 @@ def test_individuals_alone_are_checked_as_with_runs(tmp_path):
     out = outputs(tmp_path)
     ind.write_text(INDIVIDUALS)
     with pytest.raises(KgpexError) as excinfo:
-        samples.resolve("sheets", {"individuals": str(ind)}, out, {"expected_individuals": 2}, "X", "https")
+        samples_resolve.resolve("sheets", {"individuals": str(ind)}, out, {"expected_individuals": 2}, "X", "https")
     assert one_line(excinfo) == f"{ind}: 3 individuals, but samples.expected_individuals is 2"
     ind.write_text(INDIVIDUALS + "NA12878\tCEU\tEUR\tfemale\n")
     with pytest.raises(KgpexError) as excinfo:
-        samples.resolve("sheets", {"individuals": str(ind)}, out, {}, "X", "https")
+        samples_resolve.resolve("sheets", {"individuals": str(ind)}, out, {}, "X", "https")
     assert one_line(excinfo) == f"{ind} line 5: duplicate individual 'NA12878' (first on line 3)"
     ind.write_text(INDIVIDUALS.split("\n")[0] + "\n")
     with pytest.raises(KgpexError) as excinfo:
-        samples.resolve("sheets", {"individuals": str(ind)}, out, {}, "X", "https")
+        samples_resolve.resolve("sheets", {"individuals": str(ind)}, out, {}, "X", "https")
     assert one_line(excinfo) == f"{ind}: sheet has no rows"
     assert not any(Path(p).exists() for p in (out.individuals, out.runs, out.sources, out.mapping))
 
@@ -438,25 +440,25 @@ def test_resolve_dispatches_on_the_method(tmp_path, panel):
     sdrf, table = geuvadis_inputs(tmp_path)
     settings = {"individual_column": "Source Name", "batch_column": "", "expected_individuals": 3}
     inputs = {"sdrf": str(sdrf), "run_table": str(table), "panel": str(panel)}
-    sheets = samples.resolve("sdrf", inputs, outputs(tmp_path), settings, "GEUVADIS", "ftp")
+    sheets = samples_resolve.resolve("sdrf", inputs, outputs(tmp_path), settings, "GEUVADIS", "ftp")
     assert {row["batch"] for row in sheets.runs.values()} == {"GEUVADIS"}
     assert read_tsv(outputs(tmp_path).sources)[0]["url_1"].startswith("ftp://")
     with pytest.raises(KgpexError, match="samples.method: unknown method 'arrays'"):
-        samples.resolve("arrays", inputs, outputs(tmp_path), settings, "X", "ftp")
+        samples_resolve.resolve("arrays", inputs, outputs(tmp_path), settings, "X", "ftp")
 
 
 def test_metadata_checks_sha256_and_parses(tmp_path, panel):
-    samples.check_metadata("panel", panel)
+    samples_resolve.check_metadata("panel", panel)
     digest = hashlib.sha256(panel.read_bytes()).hexdigest()
-    samples.check_metadata("panel", panel, sha256=digest)
+    samples_resolve.check_metadata("panel", panel, sha256=digest)
     with pytest.raises(KgpexError, match=f"{panel}: sha256 {digest}, expected {'0' * 64}"):
-        samples.check_metadata("panel", panel, sha256="0" * 64)
+        samples_resolve.check_metadata("panel", panel, sha256="0" * 64)
     bad = tmp_path / "bad.txt"
     bad.write_text("<html>moved</html>\n")
     with pytest.raises(KgpexError, match="sample panel lacks a column for individual"):
-        samples.check_metadata("panel", bad)
+        samples_resolve.check_metadata("panel", bad)
     with pytest.raises(KgpexError, match="lacks column"):
-        samples.check_metadata("mage_metadata", bad)
+        samples_resolve.check_metadata("mage_metadata", bad)
 
 
 def test_panel_formats_of_igsr_are_both_read(tmp_path):
@@ -482,7 +484,7 @@ def test_resolved_rows_are_checked_against_the_sheet_schemas(tmp_path):
                                   runs=["ERR188021"])
     out = outputs(tmp_path)
     with pytest.raises(KgpexError) as excinfo:
-        samples.resolve_from_sdrf(sdrf, table, panel, out)
+        samples_resolve.resolve_from_sdrf(sdrf, table, panel, out)
     assert one_line(excinfo) == (
         f"{sdrf}: individual HG00096: field 'population': 'gbr' does not match '^[A-Z]{{3}}$'"
     )

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kgpex import sheets
-from kgpex.errors import KgpexError
+from kgpex.common import config as common_config
+from kgpex.common.errors import KgpexError
+from kgpex.samples import sheets
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,7 +68,7 @@ def _one_line_error(excinfo) -> str:
 
 
 def test_minimal_config_gets_every_default():
-    config = sheets.validate_config(copy.deepcopy(MINIMAL_CONFIG))
+    config = common_config.validate_config(copy.deepcopy(MINIMAL_CONFIG))
     assert config["download"] == {
         "retries": 5,
         "backoff_seconds": 2.0,
@@ -101,22 +102,22 @@ def test_minimal_config_gets_every_default():
 def test_given_values_are_kept_over_defaults():
     config = copy.deepcopy(MINIMAL_CONFIG)
     config["eqtl"] = {"mapper": "fastqtl", "window": 500000}
-    sheets.validate_config(config)
+    common_config.validate_config(config)
     assert config["eqtl"]["mapper"] == "fastqtl"
     assert config["eqtl"]["window"] == 500000
     assert config["eqtl"]["permutations"] == 10000
 
 
 def test_defaults_are_copies_not_shared_between_configs():
-    first = sheets.validate_config(copy.deepcopy(MINIMAL_CONFIG))
+    first = common_config.validate_config(copy.deepcopy(MINIMAL_CONFIG))
     first["genotypes"]["chromosomes"].append("chrY")
-    second = sheets.validate_config(copy.deepcopy(MINIMAL_CONFIG))
+    second = common_config.validate_config(copy.deepcopy(MINIMAL_CONFIG))
     assert "chrY" not in second["genotypes"]["chromosomes"]
 
 
 def test_shipped_demo_config_is_valid():
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    sheets.validate_config(config)
+    common_config.validate_config(config)
 
 
 @pytest.mark.parametrize(
@@ -155,7 +156,7 @@ def test_bad_config_is_one_line_naming_the_field(change, expected):
     config["eqtl"] = {}
     change(config)
     with pytest.raises(KgpexError) as excinfo:
-        sheets.validate_config(config)
+        common_config.validate_config(config)
     assert _one_line_error(excinfo) == expected
 
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from kgpex.covariates import gtex_hidden_factor_count
-from kgpex.sheets import read_tsv
+from kgpex.covariates.hidden_factors import gtex_hidden_factor_count
+from kgpex.samples.sheets import read_tsv
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())

@@ -14,7 +14,10 @@ import pytest
 import scipy.stats
 import yaml
 
-from kgpex import mage_tables, qtl, qvalues
+from kgpex.eqtl import cis as eqtl_cis
+from kgpex.eqtl import inputs as eqtl_inputs
+from kgpex.eqtl import mage_format, qvalues
+from kgpex.eqtl import tables as eqtl_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -39,7 +42,7 @@ def filtered_genes(results: Path) -> set[str]:
 
 
 def cis_genes(results: Path) -> pd.DataFrame:
-    return qtl.read_cis_genes(results / "eqtl" / EQTL["mapper"] / "cis_genes.tsv.gz")
+    return eqtl_tables.read_cis_genes(results / "eqtl" / EQTL["mapper"] / "cis_genes.tsv.gz")
 
 
 def truth() -> pd.DataFrame:
@@ -103,10 +106,10 @@ def test_null_calibration_with_shuffled_genotype_labels(demo_run, tmp_path):
     tables = []
     for chrom in chroms:
         prefix = shuffled_genotypes(demo_run, chrom, tmp_path, rng)
-        inputs = qtl.load_inputs(phenotype_bed(demo_run),
+        inputs = eqtl_inputs.load_inputs(phenotype_bed(demo_run),
                                  mage(demo_run) / "expression_quants" / "eQTL_covariates.tab.gz",
                                  prefix, chrom)
-        tables.append(qtl.map_permutations(inputs, EQTL["window"], EQTL["maf"], 1000,
+        tables.append(eqtl_cis.map_permutations(inputs, EQTL["window"], EQTL["maf"], 1000,
                                            EQTL["seed"]))
     null = qvalues.annotate_qvalues(pd.concat(tables, ignore_index=True), FDR,
                                     EQTL.get("qvalue_lambda"))
@@ -148,21 +151,21 @@ def test_mage_tables_layout(demo_run):
     nominal = m / "eQTL_nominal_results" / "eQTL_FastQTL_results"
     fine = m / "eQTL_finemapping_results" / "eQTL_finemapping"
     indexed = {
-        Path(f"{nominal}.permutation_pass.{TAG}.txt.gz"): mage_tables.PERMUTATION_COLUMNS,
-        Path(f"{nominal}.nominal_pass.allAssociations.{TAG}.txt.gz"): mage_tables.NOMINAL_COLUMNS,
+        Path(f"{nominal}.permutation_pass.{TAG}.txt.gz"): mage_format.PERMUTATION_COLUMNS,
+        Path(f"{nominal}.nominal_pass.allAssociations.{TAG}.txt.gz"): mage_format.NOMINAL_COLUMNS,
         Path(f"{nominal}.nominal_pass.significantAssociations.{TAG}.txt.gz"):
-            mage_tables.NOMINAL_COLUMNS,
-        Path(f"{fine}.allAssociations.{TAG}.txt.gz"): mage_tables.FINEMAPPING_COLUMNS,
-        Path(f"{fine}.significantAssociations.{TAG}.txt.gz"): mage_tables.FINEMAPPING_COLUMNS,
+            mage_format.NOMINAL_COLUMNS,
+        Path(f"{fine}.allAssociations.{TAG}.txt.gz"): mage_format.FINEMAPPING_COLUMNS,
+        Path(f"{fine}.significantAssociations.{TAG}.txt.gz"): mage_format.FINEMAPPING_COLUMNS,
     }
     for path, columns in indexed.items():
         assert read_header(path) == columns, path.name
         assert Path(f"{path}.tbi").exists(), path.name
     assert read_header(Path(f"{fine}.credibleSet_summary.{TAG}.txt.gz")) == \
-        mage_tables.CREDIBLE_SET_COLUMNS
+        mage_format.CREDIBLE_SET_COLUMNS
 
     summary = pd.read_csv(m / f"eQTL_summary.{TAG}.txt.gz", sep="\t")
-    assert list(summary.columns) == mage_tables.SUMMARY_COLUMNS
+    assert list(summary.columns) == mage_format.SUMMARY_COLUMNS
     assert set(summary["ensemblID"]) == filtered_genes(demo_run)
     assert len(summary) == len(filtered_genes(demo_run))
 
@@ -178,5 +181,5 @@ def test_mage_tables_layout(demo_run):
     for chrom in CONFIG["genotypes"]["chromosomes"]:
         independent = pd.read_csv(demo_run / "eqtl" / "independent" / f"{chrom}.tsv.gz",
                                   sep="\t")
-        assert list(independent.columns) == qtl.INDEPENDENT_COLUMNS
+        assert list(independent.columns) == eqtl_tables.INDEPENDENT_COLUMNS
         assert set(independent["phenotype_id"]) <= egenes

@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from kgpex import sheets
-from kgpex.genotypes import variant_id
+from kgpex.common import config as common_config
+from kgpex.genotypes.variants import variant_id
+from kgpex.samples import sheets
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = sheets.validate_config(
+CONFIG = common_config.validate_config(
     copy.deepcopy(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
 )
 GENOTYPES = CONFIG["genotypes"]

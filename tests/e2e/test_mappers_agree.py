@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import snakemake
+from mapper_comparison import compare_top_variants
 
-from kgpex.fastqtl import NOMINAL_COLUMNS, PERMUTATION_COLUMNS, compare_top_variants
+from kgpex.fastqtl.merge import NOMINAL_COLUMNS, PERMUTATION_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())

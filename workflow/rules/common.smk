@@ -6,11 +6,12 @@ import sys
 
 sys.path.insert(0, f"{workflow.basedir}/src")
 
-from kgpex.errors import KgpexError
-from kgpex import runtable as kgpex_runtable
-from kgpex import sheets as kgpex_sheets
-from kgpex.methods import apply_methods
-from kgpex.sources import local_path
+from kgpex.common.config import validate_config
+from kgpex.common.errors import KgpexError
+from kgpex.common.methods import apply_methods
+from kgpex.common.sources import local_path
+from kgpex.samples import runtable as kgpex_runtable
+from kgpex.samples import sheets as kgpex_sheets
 
 
 def _stop(err):
@@ -19,7 +20,7 @@ def _stop(err):
 
 
 try:
-    kgpex_sheets.validate_config(config, label="config")
+    validate_config(config, label="config")
     # methods: mage sets MAGE's published settings over the config (kgpex.methods).
     apply_methods(config)
     # Reads need runs: samples.runs "" is for the matrix entry point only.
@@ -127,7 +128,7 @@ def run_layout(run):
 def salmon_reads(wildcards):
     """salmon_quant's FASTQs by the run's resolved layout: r1/r2 (paired) or reads (single-end;
     DOWNLOAD from download.smk)."""
-    from kgpex.quantify import fastq_inputs
+    from kgpex.quantify.salmon import fastq_inputs
 
     return fastq_inputs(DOWNLOAD, wildcards.run, run_layout(wildcards.run))
 

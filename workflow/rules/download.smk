@@ -5,7 +5,7 @@
 # so that no run's name can make it look like another run's mate.
 # Download jobs carry the custom resource `downloads`; cap parallel transfers with
 # `--resources downloads=N`.
-from kgpex.sources import to_url
+from kgpex.common.sources import to_url
 
 DOWNLOAD = f"{RESULTS}/download"
 # Passed to every kgpex.download.fetch call (reads, reference, VCFs).

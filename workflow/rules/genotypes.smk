@@ -1,7 +1,7 @@
 # Stage genotypes: NYGC phased VCFs -> cohort genotypes (PLINK2 pgen) per chromosome, and
 # genotype PCs. Logic: kgpex.genotypes (download checks, bcftools | plink2 streaming, PCA).
-from kgpex.genotypes import vcf_source
-from kgpex.sources import to_url
+from kgpex.common.sources import to_url
+from kgpex.genotypes.vcf import vcf_source
 
 GENOTYPES = f"{RESULTS}/genotypes"
 GENOTYPES_CONFIG = config["genotypes"]

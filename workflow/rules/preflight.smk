@@ -7,10 +7,10 @@
 #   salmon_quant, download_vcf and cohort_genotypes take its output as an (ancient) input.
 # Included after demo.smk (DEMO_DIR) and before the stages whose rules need INPUTS_CHECKED; its
 # input functions read REFERENCE_FILES and VCF_SOURCES, defined by later stages.
-from kgpex import preflight as kgpex_preflight
+from kgpex.preflight import config_checks, input_checks
 
 try:
-    kgpex_preflight.check_config(config, produced_under=[DEMO_DIR])
+    config_checks.check_config(config, produced_under=[DEMO_DIR])
 except KgpexError as err:
     _stop(err)
 
@@ -44,7 +44,7 @@ rule check_inputs:
             chrom: VCF_SOURCES[chrom] for chrom in GENOTYPE_CHROMS
         },
         gtf_source=config["reference"]["annotation_url"],
-        gene_records=kgpex_preflight.GTF_GENE_RECORDS,
+        gene_records=input_checks.GTF_GENE_RECORDS,
         # Allowed hosts, timeout and retries, as for every download.
         download=config["download"],
     script:

@@ -3,7 +3,7 @@
 # default `-l A` lets salmon detect the library type, which select_libraries records in
 # library_types.tsv. A paired run gives salmon `-1/-2`, a single-end run `-r` (its layout in
 # run_sources.tsv; kgpex.quantify).
-from kgpex.quantify import read_options
+from kgpex.quantify.salmon import read_options
 
 SALMON_LIBTYPE = "IU" if config["salmon"]["settings"] == "mage" else "A"
 

@@ -4,9 +4,9 @@
 # kgpex.samples, kgpex.presets, kgpex.runtable. Every per-run job is known only after
 # resolve_samples has run; a dry-run before that shows the jobs up to it. A cohort of
 # individuals alone (matrix entry point, samples.runs "") has no run table and no runs.
-from kgpex.runtable import ena_filereport_url
-from kgpex.samples import METHOD_METADATA
-from kgpex.sources import to_url
+from kgpex.common.sources import to_url
+from kgpex.samples.resolve import METHOD_METADATA
+from kgpex.samples.runtable import ena_filereport_url
 
 # Pinned checksums of metadata files; the others are checked by parsing them.
 METADATA_SHA256 = {"mage_metadata": SAMPLES_CONFIG["mage_metadata_sha256"]}

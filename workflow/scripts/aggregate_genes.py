@@ -2,10 +2,10 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.expression import aggregate_genes, read_tx2gene
-from kgpex.io import write_parquet
-from kgpex.rulescript import run
-from kgpex.samples import read_resolved_runs
+from kgpex.common.io import write_parquet
+from kgpex.common.rulescript import run
+from kgpex.expression.aggregate import aggregate_genes, read_tx2gene
+from kgpex.samples.resolve import read_resolved_runs
 
 
 def main(snakemake):

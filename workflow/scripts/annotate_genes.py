@@ -1,11 +1,11 @@
 """annotate_genes: genes.tsv, tx2gene.tsv and tss.bed from the GENCODE GTF (kgpex.annotation)."""
 
-import _bootstrap  # noqa: F401
-
 import logging
 
-from kgpex.annotation import annotate_genes
-from kgpex.rulescript import run
+import _bootstrap  # noqa: F401
+
+from kgpex.common.rulescript import run
+from kgpex.reference.annotation import annotate_genes
 
 
 def main(snakemake):

@@ -2,9 +2,9 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.covariates import assemble_covariates
-from kgpex.rulescript import run
-from kgpex.sheets import read_tsv
+from kgpex.common.rulescript import run
+from kgpex.covariates.assemble import assemble_covariates
+from kgpex.samples.sheets import read_tsv
 
 
 def main(snakemake):

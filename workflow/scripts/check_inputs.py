@@ -1,11 +1,11 @@
 """check_inputs: GTF, VCF headers and resolved sheets checked before expensive jobs (kgpex.preflight)."""
 
-import _bootstrap  # noqa: F401
-
 import logging
 
-from kgpex.preflight import check_inputs
-from kgpex.rulescript import run
+import _bootstrap  # noqa: F401
+
+from kgpex.common.rulescript import run
+from kgpex.preflight.input_checks import check_inputs
 
 log = logging.getLogger("kgpex")
 

@@ -1,12 +1,12 @@
 """cohort_genotypes: the cohort's biallelic, in-sample common variants of one chromosome as pgen."""
 
-import _bootstrap  # noqa: F401
-
 from pathlib import Path
 
-from kgpex.genotypes import cohort_genotypes
-from kgpex.rulescript import run
-from kgpex.samples import read_resolved_individuals
+import _bootstrap  # noqa: F401
+
+from kgpex.common.rulescript import run
+from kgpex.genotypes.cohort import cohort_genotypes
+from kgpex.samples.resolve import read_resolved_individuals
 
 
 def main(snakemake):

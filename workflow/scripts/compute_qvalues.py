@@ -2,14 +2,15 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.rulescript import run
+from kgpex.common.rulescript import run
 
 
 def main(snakemake):
-    from kgpex import qtl, qvalues
-    from kgpex.io import write_table
+    from kgpex.common.io import write_table
+    from kgpex.eqtl import qvalues
+    from kgpex.eqtl import tables as eqtl_tables
 
-    cis = qtl.read_cis_tables(snakemake.input.tables)
+    cis = eqtl_tables.read_cis_tables(snakemake.input.tables)
     annotated = qvalues.annotate_qvalues(cis, snakemake.params.fdr, snakemake.params.qvalue_lambda)
     write_table(annotated, snakemake.output.genes, index=False, na_rep="NA")
 

@@ -2,8 +2,8 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.download import fetch
-from kgpex.rulescript import run
+from kgpex.common.fetch import fetch
+from kgpex.common.rulescript import run
 
 
 def main(snakemake):

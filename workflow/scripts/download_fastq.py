@@ -1,16 +1,17 @@
 """download_fastq / download_fastq_single: one run's FASTQs (both mates of a paired run, or the
 one file of a single-end run), from ENA (md5- and FASTQ-checked) or from SRA."""
 
-import _bootstrap  # noqa: F401
-
 import logging
 import os
 from pathlib import Path
 
-from kgpex.download import check_fastq_gz, fetch, sra_to_fastq
-from kgpex.errors import KgpexError
-from kgpex.rulescript import run
-from kgpex.runtable import PAIRED, SINGLE, read_checked_row
+import _bootstrap  # noqa: F401
+
+from kgpex.common.errors import KgpexError
+from kgpex.common.fetch import fetch
+from kgpex.common.rulescript import run
+from kgpex.download.reads import check_fastq_gz, sra_to_fastq
+from kgpex.samples.runtable import PAIRED, SINGLE, read_checked_row
 
 log = logging.getLogger("kgpex")
 

@@ -1,13 +1,13 @@
 """download_reference: GENCODE transcripts and GTF (and genome for decoys), md5-checked."""
 
-import _bootstrap  # noqa: F401
-
 import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from kgpex.download import check_gzip, fetch, md5sums_lookup
-from kgpex.rulescript import run
+import _bootstrap  # noqa: F401
+
+from kgpex.common.fetch import check_gzip, fetch, md5sums_lookup
+from kgpex.common.rulescript import run
 
 
 def main(snakemake):

@@ -2,8 +2,8 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.genotypes import download_vcf
-from kgpex.rulescript import run
+from kgpex.common.rulescript import run
+from kgpex.genotypes.vcf import download_vcf
 
 
 def main(snakemake):

@@ -2,9 +2,9 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.fastqtl import export_genotypes_vcf
-from kgpex.io import phenotype_bed_header
-from kgpex.rulescript import run
+from kgpex.common.io import phenotype_bed_header
+from kgpex.common.rulescript import run
+from kgpex.fastqtl.inputs import export_genotypes_vcf
 
 
 def main(snakemake):

@@ -2,8 +2,8 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.fastqtl import run_chunk
-from kgpex.rulescript import run
+from kgpex.common.rulescript import run
+from kgpex.fastqtl.run import run_chunk
 
 
 def main(snakemake):

@@ -2,10 +2,10 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.download import fetch
-from kgpex.rulescript import run
-from kgpex.runtable import check_fetched_run_table
-from kgpex.samples import record_query
+from kgpex.common.fetch import fetch
+from kgpex.common.rulescript import run
+from kgpex.samples.resolve import record_query
+from kgpex.samples.runtable import check_fetched_run_table
 
 
 def main(snakemake):

@@ -1,13 +1,13 @@
 """fetch_sample_metadata: a file a sample method joins runs to (MAGE's library table, an SDRF,
 the 1000 Genomes panel), checked (sha256 where pinned, parseable) before it gets its name."""
 
-import _bootstrap  # noqa: F401
-
 import functools
 
-from kgpex.download import fetch
-from kgpex.rulescript import run
-from kgpex.samples import check_metadata
+import _bootstrap  # noqa: F401
+
+from kgpex.common.fetch import fetch
+from kgpex.common.rulescript import run
+from kgpex.samples.resolve import check_metadata
 
 
 def main(snakemake):

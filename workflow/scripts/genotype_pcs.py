@@ -2,9 +2,9 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.genotypes import genotype_pcs, plot_genotype_pcs
-from kgpex.rulescript import run
-from kgpex.samples import read_resolved_individuals
+from kgpex.common.rulescript import run
+from kgpex.genotypes.pca import genotype_pcs, plot_genotype_pcs
+from kgpex.samples.resolve import read_resolved_individuals
 
 
 def main(snakemake):

@@ -2,8 +2,8 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.covariates import hidden_factors
-from kgpex.rulescript import run
+from kgpex.common.rulescript import run
+from kgpex.covariates.hidden_factors import hidden_factors
 
 
 def main(snakemake):

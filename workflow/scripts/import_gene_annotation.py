@@ -1,12 +1,12 @@
 """import_gene_annotation: a gene/probe annotation TSV as a genes table (kgpex.matrix_input)."""
 
-import _bootstrap  # noqa: F401
-
 import logging
 
-from kgpex.io import write_table
-from kgpex.matrix_input import read_annotation_table
-from kgpex.rulescript import run
+import _bootstrap  # noqa: F401
+
+from kgpex.common.io import write_table
+from kgpex.common.rulescript import run
+from kgpex.matrix_input.read import read_annotation_table
 
 
 def main(snakemake):

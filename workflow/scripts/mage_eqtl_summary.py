@@ -2,16 +2,17 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.rulescript import run
+from kgpex.common.rulescript import run
 
 
 def main(snakemake):
-    from kgpex import mage_tables, qtl
-    from kgpex.io import write_table
+    from kgpex.common.io import write_table
+    from kgpex.eqtl import mage_files, tables
+    from kgpex.reference.genes import read_genes
 
-    cis_genes = qtl.read_cis_genes(snakemake.input.cis_genes)
-    genes = mage_tables.read_genes(snakemake.input.genes)
-    table = mage_tables.summary_from_files(snakemake.input.phenotypes, genes, cis_genes,
+    cis_genes = tables.read_cis_genes(snakemake.input.cis_genes)
+    genes = read_genes(snakemake.input.genes)
+    table = mage_files.summary_from_files(snakemake.input.phenotypes, genes, cis_genes,
                                            snakemake.input.significant_pairs,
                                            snakemake.input.credible_sets, snakemake.params.fdr)
     write_table(table, snakemake.output.summary, index=False)

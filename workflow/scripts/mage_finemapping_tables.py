@@ -2,15 +2,17 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.rulescript import run
+from kgpex.common.rulescript import run
 
 
 def main(snakemake):
-    from kgpex import mage_tables
+    from kgpex.eqtl import mage_files
+    from kgpex.eqtl import rsids as eqtl_rsids
+    from kgpex.reference.genes import read_genes
 
-    genes = mage_tables.read_genes(snakemake.input.genes)
-    rsids = mage_tables.read_rsid_table(snakemake.input.get("rsids"))
-    mage_tables.write_finemapping_tables(snakemake.input.pips, snakemake.input.credible_sets,
+    genes = read_genes(snakemake.input.genes)
+    rsids = eqtl_rsids.read_rsid_table(snakemake.input.get("rsids"))
+    mage_files.write_finemapping_tables(snakemake.input.pips, snakemake.input.credible_sets,
                                          genes, rsids, snakemake.output.credible_sets,
                                          snakemake.output.all_variants,
                                          snakemake.output.significant_variants)

@@ -2,16 +2,18 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.rulescript import run
+from kgpex.common.rulescript import run
 
 
 def main(snakemake):
-    from kgpex import mage_tables, qtl
+    from kgpex.eqtl import mage_files, tables
+    from kgpex.eqtl import rsids as eqtl_rsids
+    from kgpex.reference.genes import read_genes
 
-    cis_genes = qtl.read_cis_genes(snakemake.input.cis_genes)
-    genes = mage_tables.read_genes(snakemake.input.genes)
-    rsids = mage_tables.read_rsid_table(snakemake.input.get("rsids"))
-    mage_tables.write_nominal_tables(snakemake.input.pairs, cis_genes, genes, rsids,
+    cis_genes = tables.read_cis_genes(snakemake.input.cis_genes)
+    genes = read_genes(snakemake.input.genes)
+    rsids = eqtl_rsids.read_rsid_table(snakemake.input.get("rsids"))
+    mage_files.write_nominal_tables(snakemake.input.pairs, cis_genes, genes, rsids,
                                      snakemake.params.fdr, snakemake.output.all_pairs,
                                      snakemake.output.significant_pairs)
 

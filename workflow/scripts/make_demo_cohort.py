@@ -1,13 +1,13 @@
 """Rule make_demo_cohort: generate the demo cohort for the sheets (see kgpex.demo.generate)."""
 
-import _bootstrap  # noqa: F401
-
 from dataclasses import replace
 from pathlib import Path
 
+import _bootstrap  # noqa: F401
+
+from kgpex.common.errors import KgpexError
+from kgpex.common.rulescript import run
 from kgpex.demo import DemoSpec, generate
-from kgpex.errors import KgpexError
-from kgpex.rulescript import run
 
 
 def main(snakemake):

@@ -2,8 +2,9 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.fastqtl import bed_phenotype_ids, nominal_to_parquet, read_alt_frequencies
-from kgpex.rulescript import run
+from kgpex.common.rulescript import run
+from kgpex.fastqtl.inputs import bed_phenotype_ids, read_alt_frequencies
+from kgpex.fastqtl.merge import nominal_to_parquet
 
 
 def main(snakemake):

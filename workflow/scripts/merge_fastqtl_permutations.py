@@ -2,8 +2,9 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.fastqtl import bed_phenotype_ids, permutations_to_table, write_permutation_table
-from kgpex.rulescript import run
+from kgpex.common.rulescript import run
+from kgpex.fastqtl.inputs import bed_phenotype_ids
+from kgpex.fastqtl.merge import permutations_to_table, write_permutation_table
 
 
 def main(snakemake):

@@ -2,15 +2,14 @@
 variable probes on the configured chromosomes, per-probe inverse normal transform
 (kgpex.matrix_input); TSS BEDs."""
 
-import _bootstrap  # noqa: F401
-
 import logging
 
+import _bootstrap  # noqa: F401
 import pandas as pd
 
-from kgpex.expression import read_genes
-from kgpex.matrix_input import normalize_array, write_array_outputs
-from kgpex.rulescript import run
+from kgpex.common.rulescript import run
+from kgpex.matrix_input.normalize import normalize_array, write_array_outputs
+from kgpex.reference.genes import read_genes
 
 
 def main(snakemake):

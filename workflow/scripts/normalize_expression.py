@@ -1,20 +1,15 @@
 """Rule normalize_expression: MAGE's filter, TMM-CPM and inverse normal transform; TSS BEDs."""
 
-import _bootstrap  # noqa: F401
-
 import logging
 
+import _bootstrap  # noqa: F401
 import pandas as pd
 
-from kgpex.expression import (
-    filtered_genes_table,
-    normalize_expression,
-    read_genes,
-    read_library_choice,
-    tss_bed,
-)
-from kgpex.io import write_bgzip_indexed, write_table
-from kgpex.rulescript import run
+from kgpex.common.io import write_bgzip_indexed, write_table
+from kgpex.common.rulescript import run
+from kgpex.expression.libraries import read_library_choice
+from kgpex.expression.matrices import filtered_genes_table, normalize_expression, tss_bed
+from kgpex.reference.genes import read_genes
 
 log = logging.getLogger("kgpex")
 

@@ -1,15 +1,14 @@
 """normalize_matrix_counts: MAGE's filter, TMM-CPM and inverse normal transform of a counts
 matrix (kgpex.matrix_input); the reads path's TSS BEDs."""
 
-import _bootstrap  # noqa: F401
-
 import logging
 
+import _bootstrap  # noqa: F401
 import pandas as pd
 
-from kgpex.expression import read_genes
-from kgpex.matrix_input import normalize_counts, write_counts_outputs
-from kgpex.rulescript import run
+from kgpex.common.rulescript import run
+from kgpex.matrix_input.normalize import normalize_counts, write_counts_outputs
+from kgpex.reference.genes import read_genes
 
 
 def main(snakemake):

@@ -2,15 +2,16 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.rulescript import run
+from kgpex.common.rulescript import run
 
 
 def main(snakemake):
-    from kgpex import eqtl_plots, mage_tables, qtl
+    from kgpex.eqtl import plots, tables
+    from kgpex.reference.genes import read_genes
 
-    cis_genes = qtl.read_cis_genes(snakemake.input.cis_genes)
-    genes = mage_tables.read_genes(snakemake.input.genes)
-    eqtl_plots.plot_cis_overview(cis_genes, genes["chrom"], snakemake.params.fdr,
+    cis_genes = tables.read_cis_genes(snakemake.input.cis_genes)
+    genes = read_genes(snakemake.input.genes)
+    plots.plot_cis_overview(cis_genes, genes["chrom"], snakemake.params.fdr,
                                  snakemake.output.plot, title=snakemake.params.title)
 
 

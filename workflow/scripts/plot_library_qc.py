@@ -1,11 +1,10 @@
 """Rule plot_library_qc: library sizes by batch with the kept library marked; library types."""
 
 import _bootstrap  # noqa: F401
-
 import pandas as pd
 
-from kgpex.expression import plot_library_qc, read_library_choice
-from kgpex.rulescript import run
+from kgpex.common.rulescript import run
+from kgpex.expression.libraries import plot_library_qc, read_library_choice
 
 
 def main(snakemake):

@@ -3,8 +3,13 @@
 import _bootstrap  # noqa: F401
 
 from kgpex import __version__
-from kgpex.provenance import collect_tools, pipeline_version, provenance_record, write_provenance
-from kgpex.rulescript import run
+from kgpex.common.rulescript import run
+from kgpex.provenance.record import (
+    collect_tools,
+    pipeline_version,
+    provenance_record,
+    write_provenance,
+)
 
 
 def main(snakemake):

@@ -1,11 +1,11 @@
 """resolve_samples: the cohort's individuals, runs, run sources and run mapping (kgpex.samples)."""
 
-import _bootstrap  # noqa: F401
-
 import logging
 
-from kgpex.rulescript import run
-from kgpex.samples import ResolvedPaths, resolve
+import _bootstrap  # noqa: F401
+
+from kgpex.common.rulescript import run
+from kgpex.samples.resolve import ResolvedPaths, resolve
 
 log = logging.getLogger("kgpex")
 

@@ -1,15 +1,14 @@
 """Rule select_libraries: one library per individual (most fragments); salmon's library types."""
 
-import _bootstrap  # noqa: F401
-
 import logging
 
+import _bootstrap  # noqa: F401
 import pandas as pd
 
-from kgpex.expression import choose_libraries, library_types_table, salmon_run_info
-from kgpex.io import write_table
-from kgpex.rulescript import run
-from kgpex.samples import read_resolved_runs
+from kgpex.common.io import write_table
+from kgpex.common.rulescript import run
+from kgpex.expression.libraries import choose_libraries, library_types_table, salmon_run_info
+from kgpex.samples.resolve import read_resolved_runs
 
 log = logging.getLogger("kgpex")
 

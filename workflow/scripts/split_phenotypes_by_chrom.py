@@ -2,8 +2,8 @@
 
 import _bootstrap  # noqa: F401
 
-from kgpex.fastqtl import split_phenotypes
-from kgpex.rulescript import run
+from kgpex.common.rulescript import run
+from kgpex.fastqtl.inputs import split_phenotypes
 
 
 def main(snakemake):

@@ -7,10 +7,10 @@ import logging
 import sys
 from dataclasses import replace
 
+from kgpex.common.errors import KgpexError
 from kgpex.demo.cohort import write_sheets
 from kgpex.demo.generator import generate
 from kgpex.demo.spec import DemoSpec
-from kgpex.errors import KgpexError
 
 
 def main(argv: list[str] | None = None) -> int:

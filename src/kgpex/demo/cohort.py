@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from kgpex.common.errors import KgpexError
+from kgpex.common.io import atomic_path
 from kgpex.demo.spec import DemoSpec, rng_for
-from kgpex.errors import KgpexError
-from kgpex.io import atomic_path
 
 GROUPS = ("AFR", "AMR", "EAS", "EUR", "SAS")
 
@@ -159,7 +159,7 @@ class Cohort:
 
 def load_cohort(individuals_path: str | Path, runs_path: str | Path) -> Cohort:
     """Read (and schema-check) the sheets the generator makes data for."""
-    from kgpex.sheets import load_sheets
+    from kgpex.samples.sheets import load_sheets
 
     sheets = load_sheets(individuals_path, runs_path)
     people = [

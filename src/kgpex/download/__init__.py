@@ -1,0 +1,1 @@
+"""Stage download (download.smk): each run's FASTQs, checked, with the SRA fallback."""

@@ -1,0 +1,97 @@
+"""cis-eQTL mapping with tensorQTL: permutations, nominal pairs, independent signals, SuSiE.
+
+Each function maps one chromosome. Inputs are checked before any mapping starts:
+- phenotypes: ``#Chr start end ID <individuals>`` BED (one row per gene at its TSS);
+- covariates: ``id <individuals>`` (FastQTL layout: one row per covariate);
+- genotypes: a PLINK 2 pgen/pvar/psam trio, read with tensorQTL's ``pgen.PgenReader``.
+Samples are matched by ID, never by position. tensorQTL runs on CUDA when torch sees a GPU.
+Heavy imports (torch, tensorqtl) are deferred so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from kgpex.common.errors import KgpexError
+
+log = logging.getLogger(__name__)
+
+
+# The shared intermediate layout both mappers (tensorQTL, FastQTL) write (docs/architecture.md).
+CIS_COLUMNS = [
+    "phenotype_id", "num_var", "beta_shape1", "beta_shape2", "true_df", "pval_true_df",
+    "variant_id", "start_distance", "ma_samples", "ma_count", "af", "pval_nominal", "slope",
+    "slope_se", "pval_perm", "pval_beta",
+]
+
+NOMINAL_COLUMNS = [
+    "phenotype_id", "variant_id", "start_distance", "af", "ma_samples", "ma_count",
+    "pval_nominal", "slope", "slope_se",
+]
+
+INDEPENDENT_COLUMNS = CIS_COLUMNS + ["rank"]
+
+PIP_COLUMNS = ["phenotype_id", "variant_id", "pip", "af", "cs_id", "converged"]
+
+CREDIBLE_SET_COLUMNS = [
+    "phenotype_id", "cs_id", "num_variants", "coverage", "min_abs_corr", "mean_abs_corr",
+    "median_abs_corr",
+]
+
+_INT_COLUMNS = {"num_var", "start_distance", "ma_samples", "ma_count", "rank"}
+
+_STR_COLUMNS = {"phenotype_id", "variant_id", "cs_id"}
+
+
+def empty_table(columns: list[str]) -> pd.DataFrame:
+    """A typed table with no rows (a chromosome without genes still gets its file)."""
+    dtypes = {
+        c: "int64" if c in _INT_COLUMNS else object if c in _STR_COLUMNS else "float64"
+        for c in columns
+    }
+    if "converged" in dtypes:
+        dtypes["converged"] = bool
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
+
+
+_CIS_DTYPES = {"phenotype_id": str, "variant_id": str}
+
+
+def read_cis_table(path, columns: list[str] = CIS_COLUMNS) -> pd.DataFrame:
+    """One permutation table of the shared layout, its columns checked and put in order."""
+    try:
+        df = pd.read_csv(path, sep="\t", dtype=_CIS_DTYPES, float_precision="round_trip")
+    except (OSError, pd.errors.ParserError) as err:
+        raise KgpexError(f"{path}: cannot read cis table ({err})") from err
+    except pd.errors.EmptyDataError as err:
+        raise KgpexError(f"{path}: empty file, expected at least a header") from err
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise KgpexError(f"{path}: column '{missing[0]}' missing (expected {' '.join(columns)})")
+    return df[columns]
+
+
+def read_cis_tables(paths) -> pd.DataFrame:
+    """Permutation tables of all chromosomes, concatenated; a gene may appear only once."""
+    tables = [read_cis_table(p) for p in paths]
+    tables = [t for t in tables if len(t)] or tables[:1]
+    cis = pd.concat(tables, ignore_index=True)
+    dup = cis["phenotype_id"][cis["phenotype_id"].duplicated()]
+    if len(dup):
+        raise KgpexError(f"permutation tables: gene '{dup.iloc[0]}' appears twice")
+    log.info("%d genes from %d permutation tables", len(cis), len(paths))
+    return cis
+
+
+def read_cis_genes(path) -> pd.DataFrame:
+    """The all-genes table with q-values (compute_qvalues' output)."""
+    return read_cis_table(path, CIS_COLUMNS + ["qval", "pval_nominal_threshold"])
+
+
+def egenes(cis_genes: pd.DataFrame, fdr: float) -> pd.DataFrame:
+    """Rows of the q-value table whose gene is an eGene (qval <= fdr)."""
+    if "qval" not in cis_genes.columns:
+        raise KgpexError("cis gene table has no qval column: compute q-values first")
+    return cis_genes[cis_genes["qval"] <= fdr]

@@ -1,5 +1,0 @@
-"""The one exception type a user is meant to read."""
-
-
-class KgpexError(Exception):
-    """Bad input or a failed check, explained in one line that names the file, row or field."""

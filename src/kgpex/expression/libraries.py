@@ -1,0 +1,163 @@
+"""One library per individual: salmon's mapping rate and detected library type per run, MAGE's
+choice of the library with most processed reads, and the library QC plot."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from kgpex.common.errors import KgpexError
+
+LIBRARY_CHOICE_COLUMNS = [
+    "individual", "run_accession", "num_processed", "n_libraries", "runs_considered",
+]
+
+
+def _read_json(path: str | Path) -> dict:
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise KgpexError(f"{path}: salmon output not found") from None
+    except json.JSONDecodeError as err:
+        raise KgpexError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+
+
+def _field(data: dict, key: str, path) -> object:
+    if key not in data:
+        raise KgpexError(f"{path}: field '{key}' missing")
+    return data[key]
+
+
+def salmon_run_info(run: str, lib_format_counts: str | Path, meta_info: str | Path) -> dict:
+    """One run's row of library_types.tsv, from lib_format_counts.json and aux_info/meta_info.json.
+
+    ``salmon_format`` is the library type salmon used: with ``-l A`` the one it detected.
+    ``isr_fraction`` = ISR / (ISF + ISR) over compatible paired fragments: about 1 for dUTP
+    stranded libraries, 0.5 for unstranded; it stays informative when ``-l IU`` is forced.
+    """
+    fmt = _read_json(lib_format_counts)
+    meta = _read_json(meta_info)
+    salmon_format = str(_field(fmt, "expected_format", lib_format_counts))
+    meta_types = _field(meta, "library_types", meta_info)
+    isf, isr = int(fmt.get("ISF", 0)), int(fmt.get("ISR", 0))
+    num_processed = _field(meta, "num_processed", meta_info)
+    if not isinstance(num_processed, int) or num_processed < 0:
+        raise KgpexError(f"{meta_info}: field 'num_processed' is not a count: {num_processed!r}")
+    return {
+        "run_accession": run,
+        "salmon_format": salmon_format,
+        "meta_library_types": ",".join(map(str, meta_types)),
+        "compatible_fragment_ratio": float(_field(fmt, "compatible_fragment_ratio", lib_format_counts)),
+        "isr_fraction": isr / (isf + isr) if isf + isr else float("nan"),
+        "strand_mapping_bias": float(fmt.get("strand_mapping_bias", float("nan"))),
+        "num_processed": num_processed,
+        "num_mapped": int(_field(meta, "num_mapped", meta_info)),
+        "percent_mapped": float(_field(meta, "percent_mapped", meta_info)),
+    }
+
+
+def library_types_table(infos: list[dict], requested_format: str, batches: dict[str, str]) -> pd.DataFrame:
+    """library_types.tsv: one row per run, sorted by run accession."""
+    df = pd.DataFrame(infos)
+    df.insert(1, "requested_format", requested_format)
+    df.insert(1, "batch", [batches[r] for r in df["run_accession"]])
+    return df.sort_values("run_accession", kind="stable").reset_index(drop=True)
+
+
+def choose_libraries(runs: pd.DataFrame) -> pd.DataFrame:
+    """One library per individual: the one salmon processed most fragments (read pairs) from.
+
+    MAGE kept, for each individual sequenced more than once, the library with the most reads.
+    Ties go to the smallest run accession (string order), so the choice is reproducible.
+    ``runs`` has columns run_accession, individual, num_processed.
+    """
+    missing = {"run_accession", "individual", "num_processed"} - set(runs.columns)
+    if missing:
+        raise KgpexError(f"library choice: columns missing: {', '.join(sorted(missing))}")
+    ordered = runs.sort_values(
+        ["individual", "num_processed", "run_accession"],
+        ascending=[True, False, True],
+        kind="stable",
+    )
+    rows = []
+    for individual, group in ordered.groupby("individual", sort=True):
+        best = group.iloc[0]
+        rows.append(
+            {
+                "individual": individual,
+                "run_accession": best["run_accession"],
+                "num_processed": int(best["num_processed"]),
+                "n_libraries": len(group),
+                "runs_considered": ",".join(sorted(group["run_accession"])),
+            }
+        )
+    return pd.DataFrame(rows, columns=LIBRARY_CHOICE_COLUMNS)
+
+
+def read_library_choice(path: str | Path) -> pd.DataFrame:
+    df = pd.read_csv(path, sep="\t", dtype={"individual": str, "run_accession": str})
+    missing = [c for c in LIBRARY_CHOICE_COLUMNS if c not in df.columns]
+    if missing:
+        raise KgpexError(f"{path}: columns missing: {', '.join(missing)}")
+    dup = df["individual"][df["individual"].duplicated()]
+    if not dup.empty:
+        raise KgpexError(f"{path}: individual {dup.iloc[0]} has more than one library")
+    return df
+
+
+def plot_library_qc(types: pd.DataFrame, choice: pd.DataFrame, dest: str | Path) -> None:
+    """Library sizes per run by batch (chosen libraries filled) and salmon's strand evidence."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kgpex.common.io import atomic_path
+
+    chosen = set(choice["run_accession"])
+    df = types.sort_values(["batch", "num_processed", "run_accession"], kind="stable").reset_index(drop=True)
+    batches = sorted(df["batch"].unique(), key=_natural_key)
+    cmap = plt.get_cmap("tab20" if len(batches) > 10 else "tab10")
+    colour = {b: cmap(i % cmap.N) for i, b in enumerate(batches)}
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [2, 1]})
+    for batch in batches:
+        sub = df[df["batch"] == batch]
+        is_chosen = sub["run_accession"].isin(chosen).to_numpy()
+        x = sub.index.to_numpy()
+        y = sub["num_processed"].to_numpy() / 1e6
+        ax1.scatter(x[is_chosen], y[is_chosen], color=colour[batch], s=18, label=batch)
+        ax1.scatter(x[~is_chosen], y[~is_chosen], facecolors="none", edgecolors=colour[batch], s=30, marker="D")
+        ax2.scatter(df.loc[sub.index, "isr_fraction"], df.loc[sub.index, "percent_mapped"], color=colour[batch], s=14)
+    ax1.set_xticks([])
+    ax1.set_xlabel("runs, grouped by batch and sorted by size")
+    ax1.set_ylabel("fragments processed by salmon (millions)")
+    n_rep = int((choice["n_libraries"] > 1).sum())
+    ax1.set_title(
+        f"{len(df)} libraries, {len(choice)} individuals ({n_rep} with replicates); "
+        "filled = kept, open diamond = not kept",
+        fontsize=9,
+    )
+    if len(batches) <= 20:
+        ax1.legend(title="batch", fontsize=7, ncol=2, loc="best")
+    formats = df["salmon_format"].value_counts().sort_index()
+    ax2.set_title(
+        "salmon library type: " + ", ".join(f"{k} {v}" for k, v in formats.items()), fontsize=9
+    )
+    ax2.set_xlabel("ISR / (ISF + ISR): 1 reverse-stranded, 0.5 unstranded")
+    ax2.set_ylabel("% fragments mapped")
+    ax2.set_xlim(-0.02, 1.02)
+    ax2.set_ylim(max(0.0, float(df["percent_mapped"].min()) - 5), 101)
+    ax2.ticklabel_format(axis="y", useOffset=False)
+    fig.tight_layout()
+    with atomic_path(dest, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+def _natural_key(text: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(text))]

@@ -1,0 +1,358 @@
+"""Input checks that run before any expensive job, each failure one line naming file and field.
+
+Two layers, both cheap:
+
+- Parse time (``check_config``, called from workflow/rules/preflight.smk while Snakemake reads
+  the workflow): what the config alone decides. Every source (URL or path) has an allowed
+  scheme; local files the workflow reads exist unless a rule makes them; option strings that
+  reach a shell command hold no shell syntax; salmon's k-mer is odd.
+- Rule ``check_inputs`` (``check_inputs``), after resolve_samples and download_reference and
+  before the downloads, indexing, quantification and genotype jobs: what needs file contents.
+  The GTF's first gene records carry gene_id, gene_name and gene_type, and every genotype
+  chromosome has genes under the pipeline's ``chr`` names; each VCF's header (only the header:
+  remote VCFs are not downloaded) has samples, every cohort individual among them, and the
+  chromosome; the resolved sheets' IDs and URLs match their patterns again (they may come from
+  an API) before they reach file names and commands.
+
+Its output, ``{R}/preflight/inputs_checked.tsv``, is ``input source finding``: one row per
+input checked, saying what was found.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterable
+from urllib.parse import urlparse
+
+from kgpex.common.errors import KgpexError
+from kgpex.common.io import atomic_path
+from kgpex.common.sources import local_path
+from kgpex.preflight.config_checks import (
+    MD5,
+    Access,
+    check_individual_id,
+    check_run_id,
+    check_source,
+)
+
+GTF_GENE_RECORDS = 1000
+
+OUTPUT_COLUMNS = ("input", "source", "finding")
+
+
+@dataclass(frozen=True)
+class Finding:
+    input: str
+    source: str
+    finding: str
+
+
+def _open_text(path: Path) -> IO[str]:
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    return gzip.open(path, "rt") if magic == b"\x1f\x8b" else open(path)
+
+
+_ATTRIBUTE = {
+    key: re.compile(rf'(?:^|;)\s*{key} "([^"]*)"')
+    for key in ("gene_id", "gene_name", "gene_type", "gene_biotype")
+}
+
+
+def check_gtf(
+    gtf: str | os.PathLike,
+    chromosomes: Iterable[str],
+    gene_records: int = GTF_GENE_RECORDS,
+    label: str | None = None,
+) -> Finding:
+    """The first ``gene_records`` gene rows carry gene_id, gene_name and gene_type (or
+    gene_biotype); every chromosome in ``chromosomes`` has a gene row under that name.
+
+    Only the first column of the rest is looked at (a GENCODE GTF is sorted by chromosome).
+    """
+    gtf = Path(gtf)
+    label = label or str(gtf)
+    genes_checked = 0
+    gene_chroms: set[str] = set()
+    try:
+        with _open_text(gtf) as fh:
+            for n, line in enumerate(fh, start=1):
+                if line.startswith("#") or not line.strip():
+                    continue
+                fields = line.split("\t", 3)
+                if len(fields) < 4:
+                    raise KgpexError(f"{label} line {n}: not a GTF row (fewer than 9 tab-separated fields)")
+                if fields[2] != "gene":
+                    continue
+                gene_chroms.add(fields[0])
+                if genes_checked < gene_records:
+                    _check_gene_attributes(line, label, n)
+                    genes_checked += 1
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        raise KgpexError(f"{label}: cannot read the GTF ({err})") from None
+    if not genes_checked:
+        raise KgpexError(f"{label}: no gene rows (feature 'gene') in the GTF")
+    missing = [c for c in chromosomes if c not in gene_chroms]
+    if missing:
+        bare = [c.removeprefix("chr") for c in missing if c.removeprefix("chr") in gene_chroms]
+        shown = ", ".join(sorted(gene_chroms)[:8]) + (", ..." if len(gene_chroms) > 8 else "")
+        if bare:
+            raise KgpexError(
+                f"{label}: chromosome naming: the GTF names chromosomes without 'chr' "
+                f"({', '.join(bare)}), the config and VCFs use {', '.join(missing)}; use a "
+                "GENCODE GTF (chr-prefixed names)"
+            )
+        raise KgpexError(
+            f"{label}: no genes on {', '.join(missing)} (genotypes.chromosomes); "
+            f"chromosomes with genes in the GTF: {shown}"
+        )
+    return Finding(
+        "annotation",
+        label,
+        f"{genes_checked} gene records carry gene_id, gene_name, gene_type; "
+        f"genes on {len(gene_chroms)} chromosomes",
+    )
+
+
+def _check_gene_attributes(line: str, label: str, n: int) -> None:
+    fields = line.rstrip("\n").split("\t")
+    if len(fields) != 9:
+        raise KgpexError(f"{label} line {n}: expected 9 tab-separated GTF fields, found {len(fields)}")
+    attributes = fields[8]
+    gene_id = _ATTRIBUTE["gene_id"].search(attributes)
+    if not gene_id:
+        raise KgpexError(f"{label} line {n}: gene row without gene_id")
+    for key, alternative in (("gene_name", None), ("gene_type", "gene_biotype")):
+        if not _ATTRIBUTE[key].search(attributes) and not (
+            alternative and _ATTRIBUTE[alternative].search(attributes)
+        ):
+            raise KgpexError(
+                f"{label} line {n}: gene {gene_id.group(1)} has no {key} attribute "
+                "(a GENCODE GTF names every gene)"
+            )
+
+
+# A VCF header is well under this (NYGC's: ~10 kB); more without a #CHROM line is not a VCF.
+HEADER_LIMIT = 16 << 20
+
+
+def _opener(access: Access):
+    import urllib.request
+
+    class CheckedRedirects(urllib.request.HTTPRedirectHandler):
+        """A redirect may reach only an allowed host, as in kgpex.download.fetch."""
+
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            if urlparse(newurl).scheme not in ("http", "https"):
+                raise KgpexError(f"redirected to {newurl}: only http(s) redirects are followed")
+            try:
+                Access(access.allowed_hosts, True, False).url(newurl)
+            except KgpexError as err:
+                raise KgpexError(f"redirected to {err}") from None
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    return urllib.request.build_opener(CheckedRedirects)
+
+
+def _open_source(source: str, label: str, access: Access) -> IO[bytes]:
+    """A byte stream of a local file or a URL (http, https, ftp); retried on network errors."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    path = local_path(source)
+    if path is not None:
+        if not path.is_file():
+            raise KgpexError(f"{label}: VCF not found: {path}")
+        return open(path, "rb")
+    try:
+        url = access.url(source)
+    except KgpexError as err:
+        raise KgpexError(f"{label}: {err}") from None
+    request = urllib.request.Request(url, headers={"User-Agent": "kgpex/0.1 (preflight)"})
+    opener = _opener(access)
+    retries, backoff = access.retries, access.backoff
+    for attempt in range(retries + 1):
+        try:
+            return opener.open(request, timeout=access.timeout)
+        except urllib.error.HTTPError as err:
+            if err.code < 500 or attempt == retries:
+                raise KgpexError(f"{label}: cannot read the VCF (HTTP {err.code} {err.reason})") from None
+        except KgpexError as err:
+            raise KgpexError(f"{label}: {err}") from None
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            if attempt == retries:
+                raise KgpexError(f"{label}: cannot read the VCF ({err})") from None
+        time.sleep(backoff * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _header_text(stream: IO[bytes], label: str) -> str:
+    """The header lines and the first record of a (b)gzipped or plain VCF stream; stops there."""
+    import zlib
+
+    first = stream.read(2)
+    decompressor = zlib.decompressobj(wbits=31) if first == b"\x1f\x8b" else None
+    pending = first if decompressor is None else decompressor.decompress(first)
+    text = b""
+    while True:
+        text += pending
+        chrom_line = text.find(b"\n#CHROM") if not text.startswith(b"#CHROM") else 0
+        if chrom_line >= 0:
+            after = text.find(b"\n", chrom_line + 1)
+            record_end = text.find(b"\n", after + 1) if after >= 0 else -1
+            if record_end >= 0:
+                return text[: record_end + 1].decode("utf-8", "replace")
+        if len(text) > HEADER_LIMIT:
+            raise KgpexError(f"{label}: not a VCF (no #CHROM line in its first {HEADER_LIMIT} bytes)")
+        chunk = stream.read(1 << 16)
+        if not chunk:
+            if decompressor is not None and not decompressor.eof:
+                raise KgpexError(f"{label}: not a readable VCF (truncated gzip)")
+            if chrom_line >= 0:
+                return text.decode("utf-8", "replace")  # header only, or a last record without newline
+            raise KgpexError(f"{label}: not a VCF (no #CHROM header line)")
+        if decompressor is None:
+            pending = chunk
+            continue
+        try:
+            pending = decompressor.decompress(chunk)
+            while decompressor.eof and decompressor.unused_data:  # next BGZF block
+                rest = decompressor.unused_data
+                decompressor = zlib.decompressobj(wbits=31)
+                pending += decompressor.decompress(rest)
+        except zlib.error as err:
+            raise KgpexError(f"{label}: not a readable VCF ({err})") from None
+
+
+def vcf_header(
+    source: str, label: str, access: Access | None = None
+) -> tuple[list[str], list[str]]:
+    """Samples and contigs of a VCF (local path or URL), from its header only.
+
+    Only the first bytes are transferred, up to the first record; no index is read (htslib
+    would fetch a remote one into the working directory). pysam parses the header.
+    """
+    import tempfile
+
+    import pysam
+
+    with _open_source(source, label, access or Access()) as stream:
+        text = _header_text(stream, label)
+    with tempfile.TemporaryDirectory(prefix="kgpex-preflight-") as tmp:
+        header_file = Path(tmp) / "header.vcf"
+        header_file.write_text(text)
+        try:
+            with pysam.VariantFile(str(header_file)) as vf:
+                contigs = list(vf.header.contigs)
+                if not contigs:
+                    # No ##contig lines: the first record names the chromosome.
+                    first = next(iter(vf), None)
+                    contigs = [first.chrom] if first is not None else []
+                return list(vf.header.samples), contigs
+        except (OSError, ValueError, StopIteration) as err:
+            raise KgpexError(f"{label}: not a readable VCF ({err})") from None
+
+
+def check_vcf(
+    source: str, chrom: str, individuals: Iterable[str], label: str, access: Access | None = None
+) -> Finding:
+    """The VCF has samples, every individual among them, and ``chrom`` (or its bare name)."""
+    samples, contigs = vcf_header(source, label, access)
+    if not samples:
+        raise KgpexError(f"{label}: the VCF has no samples (a sites-only VCF); genotypes are needed")
+    present = set(samples)
+    missing = sorted(set(individuals) - present)
+    if missing:
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise KgpexError(
+            f"{label}: {len(missing)} cohort individual(s) not among the VCF's "
+            f"{len(samples)} samples: {shown}"
+        )
+    bare = chrom.removeprefix("chr")
+    if chrom in contigs:
+        contig = chrom
+    elif bare in contigs:
+        contig = bare  # renamed to chr-prefixed by cohort_genotypes
+    else:
+        shown = ", ".join(contigs[:10]) + (" ..." if len(contigs) > 10 else "")
+        raise KgpexError(
+            f"{label}: chromosome naming: neither {chrom} nor {bare} is among the VCF's "
+            f"contigs ({shown or 'none'})"
+        )
+    return Finding(
+        f"vcf {chrom}", label, f"{len(samples)} samples, all cohort individuals; contig {contig}"
+    )
+
+
+def _rows(path: str | os.PathLike, columns: Iterable[str]) -> list[tuple[int, dict]]:
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh, delimiter="\t")
+        absent = [c for c in columns if c not in (reader.fieldnames or [])]
+        if absent:
+            raise KgpexError(f"{path} line 1: missing column(s) {', '.join(absent)}")
+        return list(enumerate(reader, start=2))
+
+
+def check_resolved_samples(
+    individuals: str | os.PathLike,
+    runs: str | os.PathLike,
+    sources: str | os.PathLike,
+    access: Access | None = None,
+) -> tuple[list[str], list[Finding]]:
+    """The resolved sheets' IDs, URLs (scheme, host) and md5s; returns the individuals."""
+    cohort = []
+    for n, row in _rows(individuals, ["individual"]):
+        cohort.append(check_individual_id(row["individual"], f"{individuals} line {n}"))
+    run_ids = []
+    for n, row in _rows(runs, ["run_accession", "individual"]):
+        run_ids.append(check_run_id(row["run_accession"], f"{runs} line {n}"))
+        check_individual_id(row["individual"], f"{runs} line {n}")
+    for n, row in _rows(sources, ["run_accession", "url_1", "url_2", "md5_1", "md5_2"]):
+        where = f"{sources} line {n}"
+        check_run_id(row["run_accession"], where)
+        for mate in ("1", "2"):
+            if row[f"url_{mate}"]:
+                check_source(row[f"url_{mate}"], f"{where}: field 'url_{mate}'", access)
+            md5 = row[f"md5_{mate}"]
+            if md5 and not MD5.fullmatch(md5):
+                raise KgpexError(f"{where}: field 'md5_{mate}': '{md5}' is not an md5 (32 hex digits)")
+    findings = [
+        Finding("individuals", str(individuals), f"{len(cohort)} individual IDs"),
+        Finding("runs", str(runs), f"{len(run_ids)} run IDs"),
+        Finding("run sources", str(sources), "URLs and md5s well-formed"),
+    ]
+    return cohort, findings
+
+
+def check_inputs(
+    individuals: str | os.PathLike,
+    runs: str | os.PathLike,
+    sources: str | os.PathLike,
+    gtf: str | os.PathLike,
+    vcf_sources: dict[str, str],
+    dest: str | os.PathLike,
+    gene_records: int = GTF_GENE_RECORDS,
+    gtf_label: str | None = None,
+    download: dict | None = None,
+) -> list[Finding]:
+    """Rule check_inputs: every content check, then ``dest`` (``input source finding``).
+
+    ``download``: the config's download section (allowed hosts, timeout, retries).
+    """
+    access = Access.from_config(download or {})
+    cohort, findings = check_resolved_samples(individuals, runs, sources, access)
+    findings.append(check_gtf(gtf, vcf_sources, gene_records, label=gtf_label))
+    for chrom, source in vcf_sources.items():
+        findings.append(check_vcf(source, chrom, cohort, label=source, access=access))
+    with atomic_path(dest) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(OUTPUT_COLUMNS)
+        for finding in findings:
+            writer.writerow([finding.input, finding.source, finding.finding])
+    return findings

@@ -1,0 +1,1 @@
+"""Stage provenance (provenance.smk): a provenance.json in every folder of final outputs."""

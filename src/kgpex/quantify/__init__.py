@@ -1,0 +1,1 @@
+"""Stage quantify (quantify.smk): salmon quant's read options per run."""
