@@ -5,20 +5,12 @@
 # so that no run's name can make it look like another run's mate.
 # Download jobs carry the custom resource `downloads`; cap parallel transfers with
 # `--resources downloads=N`.
+from kgpex.common.http import download_options
 from kgpex.common.sources import to_url
 
 DOWNLOAD = f"{RESULTS}/download"
-# Passed to every kgpex.download.fetch call (reads, reference, VCFs).
-DOWNLOAD_OPTIONS = {
-    "retries": config["download"]["retries"],
-    "backoff": config["download"]["backoff_seconds"],
-    "timeout": config["download"]["timeout_seconds"],
-    "allowed_hosts": config["download"]["allowed_hosts"],
-    "allow_http": config["download"]["allow_http"],
-    "allow_file": config["download"]["allow_file"],
-    # Every rule writes under the working directory (results/, resources/).
-    "within_workdir": True,
-}
+# Passed to every kgpex.common.fetch.fetch call (reads, reference, VCFs, metadata).
+DOWNLOAD_OPTIONS = download_options(config["download"])
 
 
 rule download_fastq:

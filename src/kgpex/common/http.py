@@ -80,3 +80,18 @@ def _redirect_handler(allowed_hosts, allow_http):
             return super().redirect_request(req, fp, code, msg, headers, newurl)
 
     return CheckedRedirects
+
+
+def download_options(download: dict) -> dict:
+    """The keyword arguments of every ``kgpex.common.fetch.fetch`` call, from the config's
+    ``download`` section: retries, backoff, timeout and the URL policy above. Rules write under
+    the working directory only (results/, resources/)."""
+    return {
+        "retries": download["retries"],
+        "backoff": download["backoff_seconds"],
+        "timeout": download["timeout_seconds"],
+        "allowed_hosts": download["allowed_hosts"],
+        "allow_http": download["allow_http"],
+        "allow_file": download["allow_file"],
+        "within_workdir": True,
+    }
