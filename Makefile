@@ -8,7 +8,7 @@ CORES ?= 2
 # Debian 12 packages the workflow calls when it runs without --sdm conda/apptainer.
 DEB_PACKAGES := salmon bcftools tabix samtools plink2 fastqtl sra-toolkit curl \
                 r-base-core r-bioc-qvalue r-bioc-edger r-cran-susier python3-venv \
-                slurm-wlm munge
+                slurm-wlm munge openssl
 
 .PHONY: setup system-packages venv demo test lint format clean-demo
 

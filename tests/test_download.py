@@ -1,4 +1,5 @@
-"""kgpex.download against servers started here: loopback HTTP (Range, faults) and FTP (REST)."""
+"""kgpex.common.fetch and kgpex.download.reads against servers started here: loopback HTTP
+(Range, faults) and FTP (REST)."""
 
 from __future__ import annotations
 

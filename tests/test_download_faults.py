@@ -1,4 +1,4 @@
-"""kgpex.download.fetch against the fault-injecting loopback server (tests/faultserver.py).
+"""kgpex.common.fetch.fetch against the fault-injecting loopback server (tests/faultserver.py).
 
 Every fault kind, alone and in sequence: transient ones are recovered (resuming where the server
 allows it), permanent ones fail at once or after the configured retries with one line naming

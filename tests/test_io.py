@@ -1,11 +1,12 @@
-"""kgpex.io: atomic writes."""
+"""kgpex.common.io: atomic writes."""
 
 import os
 
 import pandas as pd
 import pytest
 
-from kgpex.common.io import atomic_path, write_table
+from kgpex.common.errors import KgpexError
+from kgpex.common.io import atomic_path, open_text, sha256_of, write_table
 
 
 def test_failed_write_leaves_nothing(tmp_path):
@@ -43,3 +44,28 @@ def test_gzip_tables_are_the_same_bytes_every_run(tmp_path, monkeypatch):
     assert header[3] & 0x08 == 0, "gzip header names a file"
     assert header[4:8] == b"\0\0\0\0", "gzip header carries a time"
     assert pd.read_csv(first, sep="\t").equals(df)
+
+
+def test_open_text_goes_by_content_not_name(tmp_path):
+    import gzip
+    import hashlib
+    import zipfile
+
+    text = "a\tb\r\nc\td\n"
+    gz_named_txt = tmp_path / "gz.txt"
+    gz_named_txt.write_bytes(gzip.compress(text.encode()))
+    plain_named_gz = tmp_path / "plain.tsv.gz"
+    plain_named_gz.write_text(text, newline="")
+    for path in (gz_named_txt, plain_named_gz):
+        with open_text(path) as fh:
+            assert fh.read() == "a\tb\nc\td\n"  # line endings translated
+        with open_text(path, newline="") as fh:
+            assert fh.read() == text  # kept, as the matrix reader asks
+    zipped = tmp_path / "matrix.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("matrix.tsv", text)
+    with pytest.raises(KgpexError, match=r"matrix.zip: a zip archive, not a TSV matrix \("):
+        open_text(zipped, what="TSV matrix")
+    assert sha256_of(zipped) == hashlib.sha256(zipped.read_bytes()).hexdigest()
+    with pytest.raises(KgpexError, match=r"gone.tsv: not found"):
+        sha256_of(tmp_path / "gone.tsv")

@@ -21,7 +21,6 @@ import re
 import shutil
 import time
 import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Callable
 from urllib.parse import unquote, urlparse
 
 from kgpex.common.errors import KgpexError
-from kgpex.common.http import USER_AGENT, _redirect_handler, allowed_url
+from kgpex.common.http import UrlPolicy, open_url
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,9 @@ def fetch(
     try:
         if within_workdir:
             _check_dest(dest)
-        source = allowed_url(url, allowed_hosts, allow_http, allow_file)
+        hosts = None if allowed_hosts is None else tuple(allowed_hosts)
+        policy = UrlPolicy(hosts, allow_http, allow_file, timeout, retries, backoff)
+        source = policy.check(url)
     except KgpexError as err:
         raise KgpexError(f"{prefix}{err}") from None
     where = f"{prefix}{source}" + (f" (given as {url})" if source != url else "")
@@ -107,13 +108,12 @@ def fetch(
     partial = dest.with_name(dest.name + ".partial")
     md5 = md5.strip().lower() if md5 else None
     size = int(size) if size not in (None, "") else None
-    opener = urllib.request.build_opener(_redirect_handler(allowed_hosts, allow_http))
 
     attempt = 0
     check_retries_left = 0 if md5 else 1
     while True:
         try:
-            _transfer(source, partial, size, timeout, opener)
+            _transfer(source, partial, size, policy)
             _verify(partial, size, md5)
             if check is not None:
                 # Out of retries, the check's own message is the clearest last word.
@@ -178,14 +178,14 @@ def _describe(err: BaseException) -> str:
     return " ".join(text.split())
 
 
-def _transfer(url: str, partial: Path, size: int | None, timeout: float, opener) -> None:
+def _transfer(url: str, partial: Path, size: int | None, policy: UrlPolicy) -> None:
     scheme = urlparse(url).scheme
     if scheme == "file":
         _copy_file(url, partial)
     elif scheme == "ftp":
-        _ftp(url, partial, size, timeout)
+        _ftp(url, partial, size, policy.timeout)
     else:
-        _http(url, partial, size, timeout, opener)
+        _http(url, partial, size, policy)
 
 
 class _Progress:
@@ -228,18 +228,18 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)")
 
 
-def _http(url: str, partial: Path, size: int | None, timeout: float, opener) -> None:
+def _http(url: str, partial: Path, size: int | None, policy: UrlPolicy) -> None:
     offset = partial.stat().st_size if partial.exists() else 0
     if size is not None and offset > size:
         raise _RestartFromScratch(f"partial file has {offset} bytes, more than {size}")
     if size is not None and offset == size:
         return
-    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    headers = {"Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
-    request = urllib.request.Request(url, headers=headers)
     try:
-        response = opener.open(request, timeout=timeout)
+        # The policy's redirect rule: allowed hosts only, no https -> http, http only if allowed.
+        response = open_url(url, policy, headers)
     except urllib.error.HTTPError as err:
         if err.code == 416 and offset:
             # Range starts at or past the end: complete if the server's total is what we hold.

@@ -1,12 +1,19 @@
 """The one URL policy: which schemes and hosts may be read, and how redirects are followed (no
-https -> http downgrade, no plain http unless allowed). Downloads, preflight and metadata fetches use it."""
+https -> http downgrade, no plain http unless allowed).
+
+``UrlPolicy`` is the config's ``download`` section as one object (``UrlPolicy.from_config``, the
+only place that reads those settings); ``open_url`` is the only way a URL is opened over the
+network: downloads and metadata fetches (``kgpex.common.fetch.fetch``, with ``download_options``)
+and preflight's VCF header reads (``kgpex.preflight.input_checks``) all go through it.
+"""
 
 from __future__ import annotations
 
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from urllib.parse import urlparse, urlunparse
 
 from kgpex.common.errors import KgpexError
@@ -82,16 +89,78 @@ def _redirect_handler(allowed_hosts, allow_http):
     return CheckedRedirects
 
 
-def download_options(download: dict) -> dict:
-    """The keyword arguments of every ``kgpex.common.fetch.fetch`` call, from the config's
-    ``download`` section: retries, backoff, timeout and the URL policy above. Rules write under
-    the working directory only (results/, resources/)."""
-    return {
-        "retries": download["retries"],
-        "backoff": download["backoff_seconds"],
-        "timeout": download["timeout_seconds"],
-        "allowed_hosts": download["allowed_hosts"],
-        "allow_http": download["allow_http"],
-        "allow_file": download["allow_file"],
-        "within_workdir": True,
-    }
+def build_opener(
+    allowed_hosts: Iterable[str] | None = None, allow_http: bool = True
+) -> urllib.request.OpenerDirector:
+    """A urllib opener whose redirects follow ``_redirect_handler``'s rule."""
+    return urllib.request.build_opener(_redirect_handler(allowed_hosts, allow_http))
+
+
+@dataclass(frozen=True)
+class UrlPolicy:
+    """The config's ``download`` section as one object: which URLs may be read
+    (``allowed_url``), how redirects are followed (``_redirect_handler``), and how hard to try.
+    Defaults are the config schema's; ``allowed_hosts`` None allows any host (library use)."""
+
+    allowed_hosts: tuple[str, ...] | None = None
+    allow_http: bool = True
+    allow_file: bool = True
+    timeout: float = 120
+    retries: int = 5
+    backoff: float = 2.0
+
+    @classmethod
+    def from_config(cls, download: Mapping) -> "UrlPolicy":
+        """From the config's ``download`` section; an absent key keeps its default."""
+        default = cls()
+        hosts = download.get("allowed_hosts", default.allowed_hosts)
+        return cls(
+            allowed_hosts=None if hosts is None else tuple(hosts),
+            allow_http=download.get("allow_http", default.allow_http),
+            allow_file=download.get("allow_file", default.allow_file),
+            timeout=download.get("timeout_seconds", default.timeout),
+            retries=download.get("retries", default.retries),
+            backoff=download.get("backoff_seconds", default.backoff),
+        )
+
+    def check(self, url: str) -> str:
+        """``allowed_url`` under this policy: the URL to read (http upgraded unless allowed)."""
+        return allowed_url(url, self.allowed_hosts, self.allow_http, self.allow_file)
+
+    def url(self, source: str) -> str:
+        """``check`` of a URL or a local path (as a file:// URL)."""
+        from kgpex.common.sources import to_url
+
+        return self.check(to_url(source))
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        return build_opener(self.allowed_hosts, self.allow_http)
+
+    def fetch_options(self) -> dict:
+        """The keyword arguments of ``kgpex.common.fetch.fetch`` that carry this policy."""
+        return {
+            "retries": self.retries,
+            "backoff": self.backoff,
+            "timeout": self.timeout,
+            "allowed_hosts": None if self.allowed_hosts is None else list(self.allowed_hosts),
+            "allow_http": self.allow_http,
+            "allow_file": self.allow_file,
+        }
+
+
+def open_url(url: str, policy: UrlPolicy, headers: Mapping[str, str] | None = None):
+    """One attempt at ``url`` (https; http where allowed; ftp) under ``policy``: the URL checked
+    (and upgraded) by ``policy.check``, redirects followed only as ``_redirect_handler`` allows,
+    ``policy.timeout`` seconds. A URL or redirect the policy refuses is a KgpexError; urllib's
+    HTTPError, URLError and OSError reach the caller, which decides about retries."""
+    request = urllib.request.Request(
+        policy.check(url), headers={"User-Agent": USER_AGENT, **(headers or {})}
+    )
+    return policy.opener().open(request, timeout=policy.timeout)
+
+
+def download_options(download: Mapping) -> dict:
+    """The keyword arguments of every ``kgpex.common.fetch.fetch`` call a rule makes, from the
+    config's ``download`` section (``UrlPolicy.from_config``): retries, backoff, timeout and the
+    URL policy. Rules write under the working directory only (results/, resources/)."""
+    return {**UrlPolicy.from_config(download).fetch_options(), "within_workdir": True}

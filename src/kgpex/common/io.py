@@ -1,14 +1,24 @@
-"""Atomic file output: nothing half-written ever carries the final name."""
+"""File plumbing: atomic output (nothing half-written ever carries the final name), reading
+plain or gzipped text, and file hashes."""
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import io
 import os
 import tempfile
 from pathlib import Path
 from typing import Iterator, TextIO
+
+from kgpex.common.errors import KgpexError
+
+CHUNK = 1 << 20
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 @contextlib.contextmanager
@@ -105,14 +115,42 @@ def write_bgzip_indexed(
         os.replace(str(tmp_gz) + ".tbi", tmp_tbi)
 
 
+def open_text(path: str | os.PathLike, newline: str | None = None, what: str = "text file") -> TextIO:
+    """``path`` opened for reading text, gunzipped when it is gzip (BGZF included).
+
+    The content decides, not the name: a gzip file is recognised by its magic bytes whatever
+    its suffix, and a plain file named .gz is read as it is. A zip archive is a KgpexError
+    naming ``what`` (gzip.open and open would read it as garbage). ``newline`` as for open():
+    None translates line endings to "\\n", "" leaves them as they are.
+    """
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic[:2] == GZIP_MAGIC:
+        return gzip.open(path, "rt", newline=newline)
+    if magic == ZIP_MAGIC:
+        raise KgpexError(
+            f"{path}: a zip archive, not a {what} (unpack it and give the file inside)"
+        )
+    return open(path, newline=newline)
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The sha256 of a file, read in chunks; a missing file is a KgpexError."""
+    if not Path(path).is_file():
+        raise KgpexError(f"{path}: not found (cannot compute its sha256)")
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def phenotype_bed_header(path: str | os.PathLike) -> list[str]:
     """Header of a ``#Chr start end ID <samples...>`` phenotype BED (plain or gzipped)."""
-    from kgpex.common.errors import KgpexError
-
     path = Path(path)
     if not path.exists():
         raise KgpexError(f"{path}: phenotype BED not found")
-    with gzip.open(path, "rt") if path.suffix == ".gz" else open(path) as fh:
+    with open_text(path, what="phenotype BED") as fh:
         header = fh.readline().rstrip("\n").split("\t")
     if header[:1] != ["#Chr"] or header[1:4] != ["start", "end", "ID"]:
         raise KgpexError(f"{path} line 1: header must start '#Chr start end ID', got {header[:4]}")

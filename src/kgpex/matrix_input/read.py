@@ -24,7 +24,6 @@ Every check raises a one-line KgpexError naming the file, line or column.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import re
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from kgpex.common.errors import KgpexError
+from kgpex.common.io import open_text
 from kgpex.reference.genes import GENES_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -53,16 +53,6 @@ def _some(ids, n: int = LISTED) -> str:
     return ", ".join(map(str, ids[:n])) + (", ..." if len(ids) > n else "")
 
 
-def _open_text(path: Path):
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
-    if magic[:2] == b"\x1f\x8b":
-        return gzip.open(path, "rt", newline="")
-    if magic == b"PK\x03\x04":
-        raise KgpexError(f"{path}: a zip archive, not a TSV matrix (unpack it and give the matrix file)")
-    return open(path, newline="")
-
-
 def read_matrix(path: str | Path, label: str = "expression matrix") -> pd.DataFrame:
     """A TSV (plain or gzipped) with gene IDs in the first column and one column per individual,
     as float64, index ``gene_id``; columns as in the file.
@@ -74,7 +64,7 @@ def read_matrix(path: str | Path, label: str = "expression matrix") -> pd.DataFr
     path = Path(path)
     if not path.exists():
         raise KgpexError(f"{path}: {label} not found")
-    with _open_text(path) as fh:
+    with open_text(path, newline="", what="TSV matrix") as fh:
         lines = [line.rstrip("\r\n") for line in fh if line.strip() and not line.startswith("#")]
     if not lines:
         raise KgpexError(f"{path}: {label} is empty")
@@ -187,7 +177,7 @@ def read_annotation_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise KgpexError(f"{path}: annotation table not found")
-    with _open_text(path) as fh:
+    with open_text(path, newline="", what="TSV annotation table") as fh:
         df = pd.read_csv(fh, sep="\t", dtype=str, keep_default_na=False, comment=None)
     missing = [c for c in ANNOTATION_REQUIRED if c not in df.columns]
     if missing:

@@ -11,6 +11,7 @@ from typing import Iterable
 from urllib.parse import urlparse
 
 from kgpex.common.errors import KgpexError
+from kgpex.common.http import UrlPolicy
 from kgpex.common.sources import local_path
 from kgpex.samples.sheets import individuals_only
 
@@ -50,37 +51,9 @@ def check_individual_id(individual: str, where: str) -> str:
     return individual
 
 
-@dataclass(frozen=True)
-class Access:
-    """Where reads may go and how hard to try: the config's ``download`` section, as
-    kgpex.download.fetch applies it (``allowed_url``)."""
-
-    allowed_hosts: tuple[str, ...] | None = None  # None: any host (library use)
-    allow_http: bool = True
-    allow_file: bool = True
-    timeout: float = 120
-    retries: int = 2
-    backoff: float = 2.0
-
-    @classmethod
-    def from_config(cls, download: dict) -> "Access":
-        hosts = download.get("allowed_hosts")
-        return cls(
-            allowed_hosts=None if hosts is None else tuple(hosts),
-            allow_http=download.get("allow_http", True),
-            allow_file=download.get("allow_file", True),
-            timeout=download.get("timeout_seconds", 120),
-            retries=download.get("retries", 2),
-            backoff=download.get("backoff_seconds", 2.0),
-        )
-
-    def url(self, source: str) -> str:
-        """The URL a read of ``source`` uses (http upgraded unless allowed); KgpexError if the
-        host or a local file is not allowed."""
-        from kgpex.common.http import allowed_url
-        from kgpex.common.sources import to_url
-
-        return allowed_url(to_url(source), self.allowed_hosts, self.allow_http, self.allow_file)
+# Where reads may go and how hard to try: the config's ``download`` section as every download
+# applies it. One definition, in kgpex.common.http; ``Access`` is its name in preflight.
+Access = UrlPolicy
 
 
 def check_source(source: str, where: str, access: Access | None = None) -> str:

@@ -21,16 +21,15 @@ input checked, saying what was found.
 from __future__ import annotations
 
 import csv
-import gzip
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterable
-from urllib.parse import urlparse
 
 from kgpex.common.errors import KgpexError
-from kgpex.common.io import atomic_path
+from kgpex.common.http import open_url
+from kgpex.common.io import atomic_path, open_text
 from kgpex.common.sources import local_path
 from kgpex.preflight.config_checks import (
     MD5,
@@ -50,12 +49,6 @@ class Finding:
     input: str
     source: str
     finding: str
-
-
-def _open_text(path: Path) -> IO[str]:
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    return gzip.open(path, "rt") if magic == b"\x1f\x8b" else open(path)
 
 
 _ATTRIBUTE = {
@@ -80,7 +73,7 @@ def check_gtf(
     genes_checked = 0
     gene_chroms: set[str] = set()
     try:
-        with _open_text(gtf) as fh:
+        with open_text(gtf, what="GTF") as fh:
             for n, line in enumerate(fh, start=1):
                 if line.startswith("#") or not line.strip():
                     continue
@@ -141,29 +134,13 @@ def _check_gene_attributes(line: str, label: str, n: int) -> None:
 HEADER_LIMIT = 16 << 20
 
 
-def _opener(access: Access):
-    import urllib.request
-
-    class CheckedRedirects(urllib.request.HTTPRedirectHandler):
-        """A redirect may reach only an allowed host, as in kgpex.download.fetch."""
-
-        def redirect_request(self, req, fp, code, msg, headers, newurl):
-            if urlparse(newurl).scheme not in ("http", "https"):
-                raise KgpexError(f"redirected to {newurl}: only http(s) redirects are followed")
-            try:
-                Access(access.allowed_hosts, True, False).url(newurl)
-            except KgpexError as err:
-                raise KgpexError(f"redirected to {err}") from None
-            return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-    return urllib.request.build_opener(CheckedRedirects)
-
-
 def _open_source(source: str, label: str, access: Access) -> IO[bytes]:
-    """A byte stream of a local file or a URL (http, https, ftp); retried on network errors."""
+    """A byte stream of a local file or a URL (http, https, ftp); retried on network errors.
+
+    URLs are opened by ``kgpex.common.http.open_url``: the same URL and redirect policy as
+    every download."""
     import time
     import urllib.error
-    import urllib.request
 
     path = local_path(source)
     if path is not None:
@@ -174,12 +151,10 @@ def _open_source(source: str, label: str, access: Access) -> IO[bytes]:
         url = access.url(source)
     except KgpexError as err:
         raise KgpexError(f"{label}: {err}") from None
-    request = urllib.request.Request(url, headers={"User-Agent": "kgpex/0.1 (preflight)"})
-    opener = _opener(access)
     retries, backoff = access.retries, access.backoff
     for attempt in range(retries + 1):
         try:
-            return opener.open(request, timeout=access.timeout)
+            return open_url(url, access)
         except urllib.error.HTTPError as err:
             if err.code < 500 or attempt == retries:
                 raise KgpexError(f"{label}: cannot read the VCF (HTTP {err.code} {err.reason})") from None

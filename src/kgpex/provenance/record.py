@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 from kgpex.common.errors import KgpexError
-from kgpex.common.io import atomic_path
+from kgpex.common.io import atomic_path, sha256_of
 
 NOT_FOUND = "not found"
 
@@ -92,17 +92,6 @@ def config_sha256(config: Mapping) -> str:
     return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    path = Path(path)
-    if not path.is_file():
-        raise KgpexError(f"{path}: not found (provenance hashes it)")
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _run_version(command: list[str], parse: Callable[[str], str | None]) -> str:
     if shutil.which(command[0]) is None:
         return NOT_FOUND
@@ -162,7 +151,7 @@ def provenance_record(
     return {
         "pipeline_version": version,
         "config_sha256": config_sha256(config),
-        "run_table": {name: {"path": str(path), "sha256": file_sha256(path)}
+        "run_table": {name: {"path": str(path), "sha256": sha256_of(path)}
                       for name, path in sorted(run_tables.items())},
         "tools": dict(sorted(tools.items())),
         "files": sorted(Path(f).name for f in files),

@@ -12,16 +12,15 @@ name), then by TSS.
 from __future__ import annotations
 
 import csv
-import gzip
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterable
+from typing import Iterable
 
 from kgpex.common.errors import KgpexError
 from kgpex.common.genome import chrom_sort_key
-from kgpex.common.io import atomic_path
+from kgpex.common.io import atomic_path, open_text
 from kgpex.reference.genes import GENES_COLUMNS
 
 TX2GENE_COLUMNS = ("transcript_id", "gene_id")
@@ -55,14 +54,6 @@ class Annotation:
     tx2gene: list[tuple[str, str]]  # sorted by transcript ID
 
 
-def _open_text(path: Path) -> IO[str]:
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt")
-    return open(path)
-
-
 def _attribute(attributes: str, key: str) -> str | None:
     match = _ATTRIBUTE[key].search(attributes)
     return match.group(1) if match else None
@@ -76,7 +67,7 @@ def parse_gtf(path: str | os.PathLike) -> Annotation:
     genes: dict[str, tuple[int, Gene]] = {}
     transcripts: dict[str, tuple[int, str]] = {}
     try:
-        with _open_text(path) as fh:
+        with open_text(path, what="GTF") as fh:
             for n, line in enumerate(fh, start=1):
                 if line.startswith("#") or not line.strip():
                     continue
