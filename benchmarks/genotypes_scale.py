@@ -1,4 +1,4 @@
-"""Scale and memory of the genotype stage's per-chromosome job (kgpex.genotypes.cohort_genotypes).
+"""Scale and memory of the genotype stage's per-chromosome job (kgpex.genotypes.cohort.cohort_genotypes).
 
 Builds synthetic phased panels in the NYGC layout (3,202 samples, chr-prefixed, biallelic
 records, INFO AC/AN, bgzip + tabix) at several sizes, runs the same function rule
@@ -92,7 +92,7 @@ JOB = textwrap.dedent("""
     import json, logging, sys
     sys.path.insert(0, {src!r})
     logging.basicConfig(level=logging.INFO, format="    %(message)s")
-    from kgpex.genotypes import cohort_genotypes
+    from kgpex.genotypes.cohort import cohort_genotypes
     sexes = json.loads({sexes!r})
     n = cohort_genotypes({vcf!r}, "chr22", sexes, {out!r}, maf=0.01, threads={threads}, memory_mb={memory})
     import resource

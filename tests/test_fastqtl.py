@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from kgpex.common.errors import KgpexError
+from kgpex.eqtl import tables
 from kgpex.fastqtl import inputs, merge
 from kgpex.fastqtl import run as fastqtl_run
 
@@ -100,7 +101,7 @@ def test_permutation_chunks_become_the_shared_table(tmp_path):
     )
     empty = _gz(tmp_path / "3.txt.gz", [])
     table = merge.permutations_to_table([a, b, empty], ["G1", "G2", "G3"], "chr22")
-    assert list(table.columns) == merge.PERMUTATION_COLUMNS
+    assert list(table.columns) == tables.CIS_COLUMNS
     assert table["phenotype_id"].tolist() == ["G1", "G2"]  # BED order; G3 has no cis variant
     g1, g2 = table.iloc[0], table.iloc[1]
     assert g1["af"] == pytest.approx(0.225)  # ALT is minor
@@ -147,7 +148,7 @@ def test_nominal_chunks_become_parquet_with_alt_frequency(tmp_path):
     )
     table = pd.read_parquet(dest)
     assert n == 3 and len(table) == 3
-    assert list(table.columns) == merge.NOMINAL_COLUMNS
+    assert list(table.columns) == tables.NOMINAL_COLUMNS
     assert table["af"].tolist() == pytest.approx([27 / 120, 0.7, 0.7])
     assert table["start_distance"].tolist() == [-180, -80, 2959]
     schema = pq.read_schema(dest)

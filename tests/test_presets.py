@@ -1,5 +1,5 @@
-"""kgpex.presets (through kgpex.samples.resolve_mage, the method ``mage``): MAGE runs -> 1000
-Genomes IDs through ENA's sample fields, the 2026 sample swap, overrides, and failures that
+"""kgpex.samples.mage (through kgpex.samples.resolve.resolve_mage, the method ``mage``): MAGE
+runs -> 1000 Genomes IDs through ENA's sample fields, the 2026 sample swap, overrides, and failures that
 list every run. Fixtures are synthetic rows in the real column layouts (MAGE's
 updated_metadata.tsv, ENA's filereport)."""
 

@@ -1,4 +1,5 @@
-"""kgpex.qtl on a tiny synthetic cohort: input checks, tensorQTL passes, SuSiE."""
+"""kgpex.eqtl (inputs, cis, finemapping) on a tiny synthetic cohort: input checks, tensorQTL
+passes, SuSiE."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""kgpex.runtable: ENA filereport parsing and the checked per-run table."""
+"""kgpex.samples.runtable: ENA filereport parsing and the checked per-run table."""
 
 from __future__ import annotations
 

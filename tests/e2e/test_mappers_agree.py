@@ -14,7 +14,8 @@ import yaml
 from conftest import snakemake
 from mapper_comparison import compare_top_variants
 
-from kgpex.fastqtl.merge import NOMINAL_COLUMNS, PERMUTATION_COLUMNS
+from kgpex.eqtl.tables import CIS_COLUMNS as PERMUTATION_COLUMNS
+from kgpex.eqtl.tables import NOMINAL_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())

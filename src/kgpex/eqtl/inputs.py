@@ -1,5 +1,12 @@
-"""The cis-mapping inputs as tensorQTL reads them: the phenotype BED, the covariates by sample ID,
-the PLINK 2 genotypes of one chromosome, and torch's thread settings."""
+"""The cis-mapping inputs as tensorQTL reads them, checked before any mapping starts:
+- phenotypes: ``#Chr start end ID <individuals>`` BED (one row per gene at its TSS);
+- covariates: ``id <individuals>`` (FastQTL layout: one row per covariate);
+- genotypes: a PLINK 2 pgen/pvar/psam trio of one chromosome, read with tensorQTL's
+  ``pgen.PgenReader``.
+Samples are matched by ID, never by position. tensorQTL runs on CUDA when torch sees a GPU; torch's
+thread settings are set here. Heavy imports (torch, tensorqtl) are deferred so that importing
+this module stays cheap.
+"""
 
 from __future__ import annotations
 

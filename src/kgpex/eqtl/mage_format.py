@@ -1,10 +1,10 @@
-"""MAGE-style cis-eQTL tables from the tensorQTL-native intermediates.
+"""MAGE-style cis-eQTL tables (as DataFrames) from the tensorQTL-native intermediates.
 
 Names, columns and conventions follow MAGE's released files (docs: MAGE_FORMATS in the
 reference notes, summarised in docs/architecture.md): gene and variant columns renamed,
-chromosome, TSS, gene symbol and rsID added, tables bgzipped and tabix-indexed on their
-chromosome/position columns. Variant IDs are ``chrom:pos:ref:alt``; rsIDs come from an optional
-dbSNP table and are ``NA`` without one.
+chromosome, TSS, gene symbol and rsID added. Variant IDs are ``chrom:pos:ref:alt``; rsIDs come
+from an optional dbSNP table (kgpex.eqtl.rsids) and are ``NA`` without one. kgpex.eqtl.mage_files
+writes them, bgzipped and tabix-indexed on their chromosome/position columns.
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
-"""cis-eQTL mapping with tensorQTL: permutations, nominal pairs, independent signals, SuSiE.
-
-Each function maps one chromosome. Inputs are checked before any mapping starts:
-- phenotypes: ``#Chr start end ID <individuals>`` BED (one row per gene at its TSS);
-- covariates: ``id <individuals>`` (FastQTL layout: one row per covariate);
-- genotypes: a PLINK 2 pgen/pvar/psam trio, read with tensorQTL's ``pgen.PgenReader``.
-Samples are matched by ID, never by position. tensorQTL runs on CUDA when torch sees a GPU.
-Heavy imports (torch, tensorqtl) are deferred so that importing this module stays cheap.
+"""The cis tables' contract: the columns and dtypes of the per-chromosome tables that both mappers
+write (tensorQTL in kgpex.eqtl.cis, FastQTL in kgpex.fastqtl; docs/architecture.md), typed empty
+tables, and the readers of the permutation tables and of the q-value table.
 """
 
 from __future__ import annotations
@@ -40,7 +35,8 @@ CREDIBLE_SET_COLUMNS = [
     "median_abs_corr",
 ]
 
-_INT_COLUMNS = {"num_var", "start_distance", "ma_samples", "ma_count", "rank"}
+# Integer and string columns of the tables above; every other column is float64 (converged: bool).
+INT_COLUMNS = {"num_var", "start_distance", "ma_samples", "ma_count", "rank"}
 
 _STR_COLUMNS = {"phenotype_id", "variant_id", "cs_id"}
 
@@ -48,7 +44,7 @@ _STR_COLUMNS = {"phenotype_id", "variant_id", "cs_id"}
 def empty_table(columns: list[str]) -> pd.DataFrame:
     """A typed table with no rows (a chromosome without genes still gets its file)."""
     dtypes = {
-        c: "int64" if c in _INT_COLUMNS else object if c in _STR_COLUMNS else "float64"
+        c: "int64" if c in INT_COLUMNS else object if c in _STR_COLUMNS else "float64"
         for c in columns
     }
     if "converged" in dtypes:

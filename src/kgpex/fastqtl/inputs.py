@@ -1,5 +1,14 @@
 """FastQTL's inputs per chromosome: the phenotype BED split by chromosome, and the cohort genotypes
-exported as a GT VCF in psam order (male chrX kept diploid), with ALT counts for the nominal pass."""
+exported as a GT VCF in psam order (male chrX kept diploid), with ALT counts for the nominal pass.
+
+The export (``export_genotypes_vcf``) writes a bgzipped, tabixed VCF with GT only (hard calls;
+FastQTL reads DS when present, else GT), the samples of the phenotype BED in psam order,
+``chr``-prefixed contigs and IDs ``chrom:pos:ref:alt``. Sex is left out of the psam handed to
+plink2, so male chrX calls stay diploid (0/0 or 1/1) as in the pgen and as tensorQTL reads them;
+plink2 would otherwise write them haploid, which FastQTL cannot parse. The same run writes
+in-sample ALT allele counts (``plink2 --freq counts``), from which the nominal table's ``af``
+comes (FastQTL's nominal output has no allele direction).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +24,7 @@ import pandas as pd
 
 from kgpex.common.errors import KgpexError
 from kgpex.common.io import atomic_path, phenotype_bed_header
+from kgpex.genotypes.plink import read_psam_ids
 
 log = logging.getLogger(__name__)
 
@@ -63,24 +73,6 @@ def bed_phenotype_ids(path: str | Path) -> list[str]:
     with gzip.open(path, "rt") if str(path).endswith(".gz") else open(path) as fh:
         next(fh)
         return [line.split("\t", 4)[3] for line in fh if line.strip()]
-
-
-def read_psam_ids(path: str | Path) -> list[str]:
-    """Sample IDs (IID) of a .psam, in file order."""
-    path = Path(path)
-    if not path.exists():
-        raise KgpexError(f"{path}: psam not found")
-    with open(path) as fh:
-        lines = [line for line in fh if not line.startswith("##")]
-    header = lines[0].rstrip("\n").split("\t")
-    if header[0] not in ("#IID", "#FID"):
-        raise KgpexError(f"{path} line 1: header must start with #IID or #FID, got {header[0]}")
-    col = header.index("IID") if header[0] == "#FID" else 0
-    ids = [line.rstrip("\n").split("\t")[col] for line in lines[1:] if line.strip()]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise KgpexError(f"{path}: sample {dup} appears twice")
-    return ids
 
 
 def plink2_export_command(
@@ -146,11 +138,11 @@ def export_genotypes_vcf(
         if proc.returncode != 0:
             raise KgpexError(
                 f"plink2 export of {prefix} failed ({proc.returncode}): "
-                f"{_last_line(proc.stdout + proc.stderr)}"
+                f"{last_line(proc.stdout + proc.stderr)}"
             )
         vcf = tmp / "out.vcf.gz"
         pysam.tabix_index(str(vcf), preset="vcf", force=True)
-        exported = _header_samples_vcf(vcf)
+        exported = vcf_header_samples(vcf)
         if sorted(exported) != sorted(samples):
             raise KgpexError(
                 f"{vcf_out}: plink2 exported {len(exported)} samples, expected {len(samples)}"
@@ -183,12 +175,14 @@ def read_alt_frequencies(path: str | Path) -> pd.Series:
     return pd.Series(af, index=df["ID"].to_numpy(), name="af")
 
 
-def _last_line(text: str) -> str:
+def last_line(text: str) -> str:
+    """A tool's last non-empty output line (its error, as a rule)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else "(no output)"
 
 
-def _header_samples_vcf(vcf: str | Path) -> list[str]:
+def vcf_header_samples(vcf: str | Path) -> list[str]:
+    """Sample IDs of a VCF's header, in column order."""
     import pysam
 
     with pysam.VariantFile(str(vcf)) as fh:

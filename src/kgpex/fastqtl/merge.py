@@ -12,6 +12,7 @@ import pandas as pd
 
 from kgpex.common.errors import KgpexError
 from kgpex.common.io import atomic_path, gzip_text_writer
+from kgpex.eqtl.tables import CIS_COLUMNS, INT_COLUMNS, NOMINAL_COLUMNS, empty_table
 
 log = logging.getLogger(__name__)
 
@@ -28,22 +29,6 @@ FASTQTL_NOMINAL_COLUMNS = [
     "pval_nominal", "slope", "slope_se",
 ]  # fmt: skip
 
-# The shared intermediates (docs/architecture.md, stage eqtl): tensorQTL's own columns.
-PERMUTATION_COLUMNS = [
-    "phenotype_id", "num_var", "beta_shape1", "beta_shape2", "true_df", "pval_true_df",
-    "variant_id", "start_distance", "ma_samples", "ma_count", "af", "pval_nominal", "slope",
-    "slope_se", "pval_perm", "pval_beta",
-]  # fmt: skip
-
-NOMINAL_COLUMNS = [
-    "phenotype_id", "variant_id", "start_distance", "af", "ma_samples", "ma_count",
-    "pval_nominal", "slope", "slope_se",
-]  # fmt: skip
-
-_INT_COLUMNS = {"num_var", "start_distance", "ma_samples", "ma_count"}
-
-_STR_COLUMNS = {"phenotype_id", "variant_id"}
-
 # tensorQTL's dtypes for the nominal pairs (cis.map_nominal), kept so both backends match.
 NOMINAL_ARROW_TYPES = {
     "phenotype_id": "string", "variant_id": "string", "start_distance": "int32",
@@ -52,14 +37,6 @@ NOMINAL_ARROW_TYPES = {
 }  # fmt: skip
 
 NOMINAL_READ_ROWS = 2_000_000  # rows of FastQTL text converted at a time
-
-
-def empty_table(columns: list[str]) -> pd.DataFrame:
-    dtypes = {
-        c: "int64" if c in _INT_COLUMNS else object if c in _STR_COLUMNS else "float64"
-        for c in columns
-    }
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
 
 
 def _read_fastqtl_text(path: str | Path, columns: list[str], **kwargs):
@@ -84,7 +61,7 @@ def _read_fastqtl_text(path: str | Path, columns: list[str], **kwargs):
 def permutations_to_table(
     chunks: list[str | Path], phenotype_ids: list[str], source: str
 ) -> pd.DataFrame:
-    """Merge a chromosome's permutation chunks into the shared cis table (PERMUTATION_COLUMNS).
+    """Merge a chromosome's permutation chunks into the shared cis table (CIS_COLUMNS).
 
     ``phenotype_ids`` are the chromosome's genes (its BED): each must appear in the chunks.
     A gene that two chunks share (equal TSS on a chunk boundary) keeps its first result.
@@ -127,8 +104,8 @@ def permutations_to_table(
         af=np.where(raw["ref_factor"] == 1, raw["maf"], 1.0 - raw["maf"]),
         _order=raw["phenotype_id"].map(order),
     ).sort_values("_order")
-    table = raw.rename(columns={"tss_distance": "start_distance"})[PERMUTATION_COLUMNS]
-    for col in _INT_COLUMNS & set(PERMUTATION_COLUMNS):
+    table = raw.rename(columns={"tss_distance": "start_distance"})[CIS_COLUMNS]
+    for col in INT_COLUMNS & set(CIS_COLUMNS):
         table[col] = table[col].astype("int64")
     return table.reset_index(drop=True)
 

@@ -1,22 +1,17 @@
-"""FastQTL (GTEx fork 2.184, MAGE's own mapper): inputs, checked runs, and conversion of its
-output to the tensorQTL-native tables that kgpex.qtl writes, so that everything downstream
-(q-values, MAGE tables, fine-mapping) is shared by both mappers.
+"""FastQTL (GTEx fork 2.184, MAGE's own mapper) runs: the command of one chunk, checked runs, and
+``map_chromosome`` (every step of fastqtl.smk for one chromosome, for benchmarks and tests).
 
 Design: one chromosome at a time, chunked within it.
-- ``split_phenotypes``: the inverse-normal BED is split into one tabixed BED per chromosome.
-- ``export_genotypes_vcf``: the chromosome's pgen becomes a bgzipped, tabixed VCF with GT only
-  (hard calls; FastQTL reads DS when present, else GT), the samples of the phenotype BED in
-  psam order, ``chr``-prefixed contigs and IDs ``chrom:pos:ref:alt``. Sex is left out of the
-  psam handed to plink2, so male chrX calls stay diploid (0/0 or 1/1) as in the pgen and as
-  tensorQTL reads them; plink2 would otherwise write them haploid, which FastQTL cannot parse.
-  The same run writes in-sample ALT allele counts (``plink2 --freq counts``), from which the
-  nominal table's ``af`` comes (FastQTL's nominal output has no allele direction).
+- Inputs (kgpex.fastqtl.inputs): the inverse-normal BED split into one tabixed BED per
+  chromosome, and the chromosome's pgen exported as a GT VCF with in-sample ALT counts.
 - FastQTL runs with ``--chunk k N`` on the chromosome's BED (its chunks never cross chromosomes);
   N = min(eqtl.fastqtl.chunks, genes on the chromosome), chunks beyond N write empty files.
-- Conversion merges the chunks of a chromosome. Permutation pass -> ``{chrom}.tsv.gz`` with
-  ``af`` = maf when ref_factor is 1 (ALT is the minor allele), else 1 - maf; nominal pass ->
-  ``{chrom}.parquet``. ``tss_distance`` becomes ``start_distance`` (both are variant position
-  minus TSS). Genes without a variant in their cis window are left out, as tensorQTL does.
+- Conversion (kgpex.fastqtl.merge) merges the chunks of a chromosome into the tables of
+  kgpex.eqtl.tables, so that everything downstream (q-values, MAGE tables, fine-mapping) is
+  shared by both mappers. Permutation pass -> ``{chrom}.tsv.gz`` with ``af`` = maf when
+  ref_factor is 1 (ALT is the minor allele), else 1 - maf; nominal pass -> ``{chrom}.parquet``.
+  ``tss_distance`` becomes ``start_distance`` (both are variant position minus TSS). Genes
+  without a variant in their cis window are left out, as tensorQTL does.
 
 FastQTL can exit 0 after an error (a bad command line), so every run is checked: exit status,
 the ``ERROR`` lines of its log, the log's closing ``Running time`` line and the output file.
@@ -32,12 +27,12 @@ from pathlib import Path
 from kgpex.common.errors import KgpexError
 from kgpex.common.io import atomic_path, gzip_text_writer, phenotype_bed_header
 from kgpex.fastqtl.inputs import (
-    _header_samples_vcf,
-    _last_line,
     bed_phenotype_ids,
     export_genotypes_vcf,
+    last_line,
     read_alt_frequencies,
     split_phenotypes,
+    vcf_header_samples,
 )
 from kgpex.fastqtl.merge import nominal_to_parquet, permutations_to_table, write_permutation_table
 
@@ -106,12 +101,12 @@ def run_fastqtl(cmd: list[str], out: str | Path, log_file: str | Path) -> None:
         line.strip() for line in output.splitlines() if "ERROR" in line or line.startswith("Error")
     ]
     if proc.returncode != 0 or errors:
-        why = errors[-1] if errors else _last_line(proc.stdout + proc.stderr)
+        why = errors[-1] if errors else last_line(proc.stdout + proc.stderr)
         raise KgpexError(f"FastQTL failed (exit {proc.returncode}, log {log_file}): {why}")
     if "Running time" not in text:
         raise KgpexError(
             f"FastQTL did not finish (log {log_file} has no 'Running time' line): "
-            f"{_last_line(text + proc.stderr)}"
+            f"{last_line(text + proc.stderr)}"
         )
     if not Path(out).exists():
         raise KgpexError(f"FastQTL wrote no output {out} (log {log_file})")
@@ -128,7 +123,7 @@ def _header_samples_covariates(path: str | Path) -> list[str]:
 def check_samples(bed: str | Path, vcf: str | Path, covariates: str | Path | None) -> list[str]:
     """Every phenotype sample must have genotypes and covariates (FastQTL matches by ID)."""
     samples = phenotype_bed_header(bed)[4:]
-    sources = [(vcf, _header_samples_vcf(vcf))]
+    sources = [(vcf, vcf_header_samples(vcf))]
     if covariates is not None:
         sources.append((covariates, _header_samples_covariates(covariates)))
     for path, present in sources:

@@ -1,4 +1,4 @@
-"""Genotype stage: NYGC phased VCFs -> cohort genotypes in PLINK2 format, and genotype PCs.
+"""Cohort genotypes: a NYGC phased VCF -> the cohort's PLINK 2 genotypes of one chromosome.
 
 Per chromosome (``cohort_genotypes``) the VCF is streamed through bcftools into a temporary
 cohort-only BCF, which plink2 converts (plink2 reads its input twice, so it cannot sit on a pipe):
@@ -39,7 +39,7 @@ import tempfile
 from pathlib import Path
 
 from kgpex.common.errors import KgpexError
-from kgpex.genotypes.plink import _first_error, _plink2, _psam_ids
+from kgpex.genotypes.plink import first_error, read_psam_ids, run_plink2
 from kgpex.genotypes.variants import write_variant_ids
 from kgpex.genotypes.vcf import (
     BGZF_EOF,
@@ -194,7 +194,7 @@ def cohort_genotypes(
                 f"{vcf}: no biallelic variant on {chrom} has MAF >= {maf} in the "
                 f"{len(samples)} cohort individuals"
             )
-        _plink2(
+        run_plink2(
             ["--bcf", str(cohort_bcf), "--make-pgen", "--output-chr", "chrM"],
             tmp / "imported",
             threads,
@@ -204,7 +204,7 @@ def cohort_genotypes(
         n_variants, duplicates = write_variant_ids(
             tmp / "imported.pvar", tmp / "named.pvar", id_max_allele_len
         )
-        imported_samples = _psam_ids(tmp / "imported.psam")
+        imported_samples = read_psam_ids(tmp / "imported.psam")
         if imported_samples != samples:
             raise KgpexError(f"{vcf}: plink2 wrote samples in an unexpected order (internal error)")
         (tmp / "named.pvar").replace(tmp / "imported.pvar")
@@ -218,7 +218,7 @@ def cohort_genotypes(
             )
             (tmp / "duplicates.txt").write_text("\n".join(duplicates) + "\n")
             final = tmp / "deduplicated"
-            _plink2(
+            run_plink2(
                 [
                     "--pfile",
                     str(tmp / "imported"),
@@ -403,7 +403,7 @@ class _Pipeline:
             # The most upstream real failure is the cause; the others starved, choked on a
             # closed pipe (SIGPIPE) or were killed here (SIGKILL) after it.
             name, proc, err = failed[0]
-            raise KgpexError(f"{name} failed ({proc.returncode}): {_first_error(err.read_text())}")
+            raise KgpexError(f"{name} failed ({proc.returncode}): {first_error(err.read_text())}")
 
 
 def _has_records(bcf: Path) -> bool:

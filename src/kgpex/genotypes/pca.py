@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from kgpex.common.errors import KgpexError
-from kgpex.genotypes.plink import _plink2, _psam_ids
+from kgpex.genotypes.plink import read_psam_ids, run_plink2
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,10 @@ def genotype_pcs(
         n_kept = 0
         for prefix in pfile_prefixes:
             name = Path(prefix).name
-            psam_ids = _psam_ids(Path(f"{prefix}.psam"))
+            psam_ids = read_psam_ids(Path(f"{prefix}.psam"))
             if psam_ids != samples:
                 raise KgpexError(f"{prefix}.psam: samples differ from the cohort's individuals")
-            _plink2(
+            run_plink2(
                 [
                     "--pfile",
                     str(prefix),
@@ -81,7 +81,7 @@ def genotype_pcs(
             log.info("%s: %d variants kept after MAF >= %s and LD pruning", name, n_in, maf)
             if n_in == 0:
                 continue
-            _plink2(
+            run_plink2(
                 ["--pfile", str(prefix), "--extract", str(prune_in), "--make-pgen"],
                 tmp / f"pruned_{name}",
                 threads,
@@ -98,7 +98,7 @@ def genotype_pcs(
             merge_list = tmp / "merge_list.txt"
             merge_list.write_text("".join(f"{p}\n" for p in pruned))
             merged = tmp / "merged"
-            _plink2(
+            run_plink2(
                 ["--pmerge-list", str(merge_list), "pfile", "--make-pgen"],
                 merged,
                 threads,
@@ -116,7 +116,7 @@ def genotype_pcs(
         if k < 1:
             raise KgpexError(f"genotype PCs: {len(samples)} samples are too few for a PCA")
         freq_flags = ["--bad-freqs"] if small else []
-        _plink2(
+        run_plink2(
             ["--pfile", str(merged), "--pca", str(k), *freq_flags], tmp / "pca", threads, memory_mb
         )
         vec = pd.read_csv(tmp / "pca.eigenvec", sep="\t", dtype={"#IID": str, "IID": str})

@@ -1,4 +1,5 @@
-"""plink2 as the genotypes stage calls it: checked runs with a one-line error, and the psam reader."""
+"""plink2 as the genotypes stage calls it: checked runs with a one-line error, and the psam reader
+(also used by kgpex.fastqtl)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from kgpex.common.errors import KgpexError
 log = logging.getLogger(__name__)
 
 
-def _first_error(text: str) -> str:
+def first_error(text: str) -> str:
+    """The line of a tool's output that names the error (else its first line)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in lines:
         if line.startswith(("[E::", "Error", "error")) or "rror" in line:
@@ -19,14 +21,26 @@ def _first_error(text: str) -> str:
     return lines[0] if lines else "no message"
 
 
-def _psam_ids(psam: Path) -> list[str]:
-    with open(psam) as fh:
-        header = fh.readline().rstrip("\n").split("\t")
-        iid = header.index("#IID") if "#IID" in header else header.index("IID")
-        return [line.rstrip("\n").split("\t")[iid] for line in fh]
+def read_psam_ids(path: str | Path) -> list[str]:
+    """Sample IDs (IID) of a .psam, in file order."""
+    path = Path(path)
+    if not path.exists():
+        raise KgpexError(f"{path}: psam not found")
+    with open(path) as fh:
+        lines = [line for line in fh if not line.startswith("##")]
+    header = lines[0].rstrip("\n").split("\t")
+    if header[0] not in ("#IID", "#FID"):
+        raise KgpexError(f"{path} line 1: header must start with #IID or #FID, got {header[0]}")
+    col = header.index("IID") if header[0] == "#FID" else 0
+    ids = [line.rstrip("\n").split("\t")[col] for line in lines[1:] if line.strip()]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise KgpexError(f"{path}: sample {dup} appears twice")
+    return ids
 
 
-def _plink2(args: list[str], out: Path, threads: int, memory_mb: int) -> None:
+def run_plink2(args: list[str], out: Path, threads: int, memory_mb: int) -> None:
+    """plink2 ``args`` with ``--out out``; a failure raises with plink2's error line."""
     cmd = [
         "plink2",
         *args,
@@ -40,7 +54,7 @@ def _plink2(args: list[str], out: Path, threads: int, memory_mb: int) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise KgpexError(
-            f"plink2 {args[0]} {args[1]} failed: {_first_error(proc.stdout + proc.stderr)}"
+            f"plink2 {args[0]} {args[1]} failed: {first_error(proc.stdout + proc.stderr)}"
         )
     for line in (proc.stdout or "").splitlines():
         if line.startswith("Warning"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kgpex.common.errors import KgpexError
 from kgpex.common.sources import to_url
-from kgpex.genotypes.plink import _first_error
+from kgpex.genotypes.plink import first_error
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def check_bgzf(path: str | os.PathLike, threads: int = 1, label: str | None = No
         text=True,
     )
     if proc.returncode != 0:
-        raise KgpexError(f"{label}: corrupted bgzip data ({_first_error(proc.stderr)})")
+        raise KgpexError(f"{label}: corrupted bgzip data ({first_error(proc.stderr)})")
 
 
 def vcf_contig(chrom: str, contigs: list[str], label: str) -> str:

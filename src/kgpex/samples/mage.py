@@ -1,13 +1,13 @@
-"""Cohort metadata joined to runs: MAGE's library table, ArrayExpress SDRFs, ENA sample fields.
+"""Method ``mage``: ENA's run table joined to MAGE's library table.
 
-Called by kgpex.samples (the checkpoint ``resolve_samples``); each join returns a
-:class:`CohortSamples` that lists every problem at once, so nothing is written half right.
+Called by kgpex.samples.resolve (the checkpoint ``resolve_samples``); the join returns a
+:class:`~kgpex.samples.metadata.CohortSamples` that lists every problem at once, so nothing is
+written half right.
 
-MAGE (``samples.method: mage``). MAGE's library table (``updated_metadata.tsv`` in the MAGE
-repository) names each library by its sequencing ID, Coriell ID and 1000 Genomes ID, but carries
-no SRA accessions; ENA's run table for PRJNA851328 carries accessions and the submitters' sample
-fields. How those fields name the libraries is *unverified*, so the mapping is resolved from the
-data and checked:
+MAGE's library table (``updated_metadata.tsv`` in the MAGE repository) names each library by its
+sequencing ID, Coriell ID and 1000 Genomes ID, but carries no SRA accessions; ENA's run table for
+PRJNA851328 carries accessions and the submitters' sample fields. How those fields name the
+libraries is *unverified*, so the mapping is resolved from the data and checked:
 
 1. Every ID-like token (``HG00237``, ``GM12878``, ``NA12878``, ``HG00237-7-1``) in a run's
    ``sample_alias``, ``sample_title`` and ``library_name`` is looked up in the metadata. A
@@ -21,11 +21,6 @@ data and checked:
 4. The 2026 sample swap announced by the MAGE authors is applied (see ``MAGE_SAMPLE_SWAP``).
 5. Runs whose mapping is documented (``MAGE_KNOWN_RUNS``) must map as documented, each metadata
    library must be claimed by exactly one run, and every run must be mapped or excluded.
-
-SDRF (``sdrf``) and ENA sample fields (``ena``): each run names one 1000 Genomes ID (in an SDRF
-column, or in ENA's sample fields), settled where it does not by an overrides table
-(``run_accession individual``); population and sex come from the SDRF where it has them, else
-from the 1000 Genomes sample panel, which every individual must be in.
 """
 
 from __future__ import annotations
@@ -35,7 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kgpex.common.errors import KgpexError
-from kgpex.samples.metadata import _KGP_ID, _TOKEN, SAMPLE_FIELDS, Run, _read_table
+from kgpex.samples.metadata import (
+    EXCLUDE,
+    KGP_ID,
+    KGP_TOKEN,
+    SAMPLE_FIELDS,
+    CohortSamples,
+    Run,
+    read_table,
+)
 
 MAGE_METADATA_URL = (
     "https://raw.githubusercontent.com/mccoy-lab/MAGE/f929fb5106055a124c0d18e6431829d428717452/"
@@ -58,8 +61,6 @@ METADATA_COLUMNS = (
 )
 
 OVERRIDE_COLUMNS = ("run_accession", "library")
-
-EXCLUDE = "exclude"
 
 
 @dataclass(frozen=True)
@@ -127,11 +128,11 @@ def read_metadata(path: str | Path, label: str | None = None) -> Metadata:
     """MAGE's library table, checked: unique sequencing IDs, one identity per individual."""
     label = label or str(path)
     meta = Metadata(label=label, libraries={})
-    for n, row in _read_table(Path(path), METADATA_COLUMNS, "MAGE library table", label):
+    for n, row in read_table(Path(path), METADATA_COLUMNS, "MAGE library table", label):
         seq_id = row["sequencing_id"]
         if not seq_id:
             raise KgpexError(f"{label} line {n}: empty sequencing_id")
-        if not _KGP_ID.match(row["kgp_id"]):
+        if not KGP_ID.match(row["kgp_id"]):
             raise KgpexError(f"{label} line {n}: kgp_id '{row['kgp_id']}' is not a 1000 Genomes ID")
         if not row["read_counts"].isdigit():
             raise KgpexError(f"{label} line {n}: read_counts '{row['read_counts']}' is not a count")
@@ -187,7 +188,7 @@ def read_overrides(path: str | Path, meta: Metadata) -> dict[str, Override]:
     """
     path = Path(path)
     overrides: dict[str, Override] = {}
-    for n, row in _read_table(path, OVERRIDE_COLUMNS, "overrides table", str(path)):
+    for n, row in read_table(path, OVERRIDE_COLUMNS, "overrides table", str(path)):
         run, library = row["run_accession"], row["library"]
         individual = row.get("individual") or None
         if run in overrides:
@@ -214,7 +215,7 @@ def _tokens(run: Run) -> list[tuple[str, str]]:
     """``(field=value evidence, normalised ID)`` for every ID-like token in the sample fields."""
     found = []
     for name in SAMPLE_FIELDS:
-        for m in _TOKEN.finditer(run.fields.get(name, "")):
+        for m in KGP_TOKEN.finditer(run.fields.get(name, "")):
             suffix = re.sub(r"[_.]", "-", m.group(2) or "")
             found.append((f"{name}={run.fields[name]}", (m.group(1) + suffix).upper()))
     return found
@@ -369,18 +370,6 @@ def resolve_runs(
             f"{len(unclaimed)} libraries of {meta.label} have no run: {', '.join(unclaimed)}"
         )
     return sorted(assign.values(), key=lambda a: a.run), problems
-
-
-@dataclass
-class CohortSamples:
-    """What a join found: the individuals and runs kept, every run's evidence (``mapping``),
-    and every problem (nothing may be written while ``problems`` is not empty)."""
-
-    label: str  # the table the problems are about, for the error line
-    individuals: dict[str, dict] = field(default_factory=dict)  # ID -> individuals-sheet row
-    runs: list[dict] = field(default_factory=list)  # run_accession individual batch
-    mapping: list[dict] = field(default_factory=list)  # MAPPING_COLUMNS
-    problems: list[str] = field(default_factory=list)
 
 
 def _count(value) -> str:

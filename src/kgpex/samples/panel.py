@@ -1,5 +1,11 @@
 """Methods sdrf and ena: runs labelled with 1000 Genomes IDs (ArrayExpress SDRF, ENA sample fields)
-joined to the 1000 Genomes panel for population and sex."""
+joined to the 1000 Genomes panel for population and sex.
+
+Each run names one 1000 Genomes ID (in an SDRF column, or in ENA's sample fields), settled where
+it does not by an overrides table (``run_accession individual``); population and sex come from
+the SDRF where it has them, else from the 1000 Genomes sample panel, which every individual must
+be in.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kgpex.common.errors import KgpexError
-from kgpex.samples.mage import EXCLUDE, CohortSamples
-from kgpex.samples.metadata import _KGP_ID, SAMPLE_FIELDS, _read_table, kgp_ids
+from kgpex.samples.metadata import (
+    EXCLUDE,
+    KGP_ID,
+    SAMPLE_FIELDS,
+    CohortSamples,
+    kgp_ids,
+    read_table,
+)
 
 # Header names (lower case, punctuation dropped) of IGSR's panel files: the 3,202-sample PED
 # (FamilyID SampleID FatherID MotherID Sex Population Superpopulation) and the phase 3 .panel
@@ -62,13 +74,13 @@ def read_individual_overrides(path: str | Path) -> dict[str, str | None]:
     """``run_accession individual`` (a 1000 Genomes ID, or ``exclude``): run -> ID or None."""
     path = Path(path)
     overrides: dict[str, str | None] = {}
-    for n, row in _read_table(path, ("run_accession", "individual"), "overrides table", str(path)):
+    for n, row in read_table(path, ("run_accession", "individual"), "overrides table", str(path)):
         run, individual = row["run_accession"], row["individual"]
         if run in overrides:
             raise KgpexError(f"{path} line {n}: run {run} is overridden twice")
         if individual.lower() == EXCLUDE:
             overrides[run] = None
-        elif _KGP_ID.match(individual):
+        elif KGP_ID.match(individual):
             overrides[run] = individual
         else:
             raise KgpexError(
@@ -223,7 +235,7 @@ def read_sdrf(
 def label_ena_runs(
     table: dict, batch_column: str, default_batch: str, label: str
 ) -> list[LabelledRun]:
-    """ENA filereport rows (kgpex.runtable.read_run_table) labelled by the 1000 Genomes IDs in
+    """ENA filereport rows (kgpex.samples.runtable.read_run_table) labelled by the 1000 Genomes IDs in
     their sample fields."""
     labelled = []
     for run, entry in table.items():

@@ -5,14 +5,14 @@ Rule ``resolve_samples`` (a checkpoint) calls :func:`resolve` and writes four ta
 
 - ``individuals.tsv``: ``individual population continental_group sex`` (the individuals schema);
 - ``runs.tsv``: ``run_accession individual batch`` (the runs schema), one row per run kept;
-- ``run_sources.tsv``: kgpex.runtable's checked table (where each run's reads come from);
+- ``run_sources.tsv``: kgpex.samples.runtable's checked table (where each run's reads come from);
 - ``run_mapping.tsv``: every run considered, ``run_accession status individual library
   read_count evidence`` (``status`` mapped or excluded): how each run got its individual.
 
 Methods (``samples.method``): ``sheets`` (the user's two sheets; with ``samples.runs: ""`` the
 individuals sheet alone, for the matrix entry point: the three run tables are then a header
 without rows and no run table is read), ``mage`` (MAGE's library
-table joined to ENA's run table, kgpex.presets), ``sdrf`` (an ArrayExpress SDRF names each
+table joined to ENA's run table, kgpex.samples.mage), ``sdrf`` (an ArrayExpress SDRF names each
 run's individual) and ``ena`` (ENA's sample fields name each run's individual). When a join
 leaves runs unmapped, nothing is written but ``unmapped_runs.tsv`` beside the outputs, and the
 error lists every such run.
@@ -37,7 +37,7 @@ import yaml
 
 from kgpex.common.config import SCHEMAS
 from kgpex.common.errors import KgpexError
-from kgpex.common.io import atomic_path
+from kgpex.common.io import atomic_path, sha256_of
 from kgpex.samples import mage as samples_mage
 from kgpex.samples import metadata as samples_metadata
 from kgpex.samples import panel as samples_panel
@@ -159,7 +159,7 @@ def _validate_row(row: dict, schema_name: str, label: str) -> None:
 
 
 def _finish(
-    result: samples_mage.CohortSamples,
+    result: samples_metadata.CohortSamples,
     run_table: str | os.PathLike,
     out: ResolvedPaths,
     scheme: str,
@@ -198,9 +198,9 @@ def resolve_mage(
     scheme: str = "https",
     expected_individuals: int = 0,
 ) -> Sheets:
-    """Method ``mage``: ENA's run table joined to MAGE's library table (kgpex.presets)."""
+    """Method ``mage``: ENA's run table joined to MAGE's library table (kgpex.samples.mage)."""
     meta = samples_mage.read_metadata(metadata)
-    runs = samples_metadata.read_run_table(run_table)
+    runs = samples_metadata.read_runs(run_table)
     fixes = samples_mage.read_overrides(overrides, meta) if overrides else {}
     result = samples_mage.mage_samples(meta, runs, fixes, str(run_table))
     return _finish(result, run_table, out, scheme, expected_individuals)
@@ -291,7 +291,7 @@ def check_metadata(kind: str, path: str | os.PathLike, sha256: str = "") -> None
     """A downloaded metadata file, before it gets its final name: its sha256 where one is
     pinned, and that it parses."""
     if sha256:
-        actual = samples_metadata.sha256_of(path)
+        actual = sha256_of(path)
         if actual != sha256:
             raise KgpexError(f"{path}: sha256 {actual}, expected {sha256}")
     if kind == "mage_metadata":

@@ -99,16 +99,19 @@ class TableRow:
     row: dict
 
 
-def read_run_table(path: str | os.PathLike) -> dict[str, TableRow]:
-    """Rows of a run table by run accession; duplicate accessions are an error."""
+def read_run_table(path: str | os.PathLike, columns: Iterable[str] = ()) -> dict[str, TableRow]:
+    """Rows of a run table by run accession, values as in the file (header names stripped);
+    duplicate accessions are an error. ``columns``: those the caller reads beyond the shape's,
+    required too."""
     path = Path(path)
     if not path.is_file():
         raise KgpexError(f"{path}: run table not found")
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh, delimiter="\t")
-        header = reader.fieldnames or []
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        reader.fieldnames = header
         shape = MATES_SHAPE if "fastq_1" in header else ENA_SHAPE
-        missing = [c for c in shape if c not in header]
+        missing = [c for c in dict.fromkeys((*shape, *columns)) if c not in header]
         if missing:
             raise KgpexError(f"{path} line 1: missing column(s) {', '.join(missing)}")
         table: dict[str, TableRow] = {}
