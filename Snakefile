@@ -1,5 +1,7 @@
 # kgpex: 1000 Genomes RNA-seq -> MAGE-style expression matrices and cis-eQTL results.
-# The stages live in workflow/rules/, their logic in src/kgpex/.
+# The stages live in workflow/rules/, their logic in src/kgpex/<stage>/ (plumbing: kgpex.common).
+# Each rule file reads only names defined by itself or by a file included before it
+# (tests/test_rule_order.py); rule all's targets are collected last (provenance.smk).
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -9,6 +11,7 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/paths.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/preflight.smk"
 include: "workflow/rules/download.smk"

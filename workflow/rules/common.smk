@@ -1,5 +1,8 @@
-# Shared by every stage: config and sheet validation, result paths, wildcard constraints,
-# tool environments and input functions. Keep imports light: every dry-run and job parses this.
+# Shared by every stage: config and sheet validation, the layout's roots (paths.smk names the
+# paths between stages), wildcard constraints, tool environments and the helpers every stage
+# uses; nothing here reads a name from a later file. Keep imports light: every dry-run and job
+# parses this. Logic: kgpex.common.config, kgpex.common.methods, kgpex.common.sources,
+# kgpex.samples.sheets and kgpex.samples.runtable.
 import functools
 import os
 import sys
@@ -33,16 +36,6 @@ RELEASE = config["release"]
 TAG = f"{COHORT}.{RELEASE}"
 RESULTS = f"results/{COHORT}"
 LOGS = f"logs/{COHORT}"
-# MAGE's released layout (../shared MAGE_FORMATS.md): QTL_results/eQTL_results/...
-MAGE = f"{RESULTS}/QTL_results/eQTL_results"
-QUANTS = f"{MAGE}/expression_quants"
-# Written by the checkpoint resolve_samples (samples.smk); every later stage reads these.
-SAMPLES = f"{RESULTS}/samples"
-RESOLVED_INDIVIDUALS = f"{SAMPLES}/individuals.tsv"
-RESOLVED_RUNS = f"{SAMPLES}/runs.tsv"
-RESOLVED_SOURCES = f"{SAMPLES}/run_sources.tsv"
-# The fetched run table (rule fetch_run_table), which a cohort of individuals alone has not.
-RUN_TABLE = f"{SAMPLES}/run_table.tsv"
 
 SAMPLES_CONFIG = config["samples"]
 # A cohort of individuals alone (method sheets, samples.runs ""; expression.input matrix): no
@@ -78,25 +71,6 @@ def by_attempt(base):
     return lambda wildcards, attempt: base * attempt
 
 
-def samples_inputs(wildcards):
-    """resolve_samples' inputs for the configured method: the run table, the metadata
-    files the method joins runs to (fetch_sample_metadata) and an overrides table; for a
-    cohort of individuals alone, the individuals sheet only."""
-    method = SAMPLES_CONFIG["method"]
-    if INDIVIDUALS_ONLY:
-        return {"individuals": SAMPLES_CONFIG["individuals"]}
-    inputs = {"run_table": RUN_TABLE}
-    if method == "sheets":
-        inputs.update(
-            individuals=SAMPLES_CONFIG["individuals"], runs=SAMPLES_CONFIG["runs"]
-        )
-    for name in METHOD_METADATA[method]:
-        inputs[name] = f"{SAMPLES}/{name}.txt"
-    if SAMPLES_CONFIG["overrides"]:
-        inputs["overrides"] = SAMPLES_CONFIG["overrides"]
-    return inputs
-
-
 def cohort_runs():
     """The resolved runs, sorted (available once the checkpoint resolve_samples has run;
     none for a cohort of individuals alone)."""
@@ -123,14 +97,6 @@ def run_layout(run):
     if run not in layouts:
         raise KgpexError(f"{sources}: no row for run {run}")
     return layouts[run]
-
-
-def salmon_reads(wildcards):
-    """salmon_quant's FASTQs by the run's resolved layout: r1/r2 (paired) or reads (single-end;
-    DOWNLOAD from download.smk)."""
-    from kgpex.quantify.salmon import fastq_inputs
-
-    return fastq_inputs(DOWNLOAD, wildcards.run, run_layout(wildcards.run))
 
 
 # One pinned conda env and one pinned container per tool (envs/*.yaml, envs/containers.yaml).
@@ -161,24 +127,3 @@ def local_input(source):
 def fastq_output(path):
     """FASTQs are temporary unless download.keep_fastq is set."""
     return path if config["download"]["keep_fastq"] else temp(path)
-
-
-# Reference inputs use REFERENCE_* from reference.smk, read when the rules are built.
-def reference_local_inputs():
-    sources = list(REFERENCE_SOURCES.values()) + ([MD5SUMS_URL] if MD5SUMS_URL else [])
-    return [path for source in sources for path in local_input(source)]
-
-
-def salmon_index_input(wildcards):
-    if SALMON_DECOYS:
-        return {
-            "targets": rules.make_gentrome.output.gentrome,
-            "decoys": rules.make_gentrome.output.decoys,
-        }
-    return {"targets": REFERENCE_FILES["transcripts"]}
-
-
-def final_outputs():
-    outputs = expression_outputs() + genotype_outputs() + eqtl_outputs()
-    # provenance.smk: a provenance.json in each folder of final outputs.
-    return outputs + provenance_outputs(outputs)

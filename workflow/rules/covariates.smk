@@ -1,10 +1,11 @@
-# Covariates for cis-eQTL mapping (kgpex.covariates): genotype PCs, hidden expression factors
-# (PCs of the inverse-normal matrix, the PEER substitute) and sex, joined by sample ID.
+# Covariates for cis-eQTL mapping: genotype PCs, hidden expression factors (PCs of the
+# inverse-normal matrix, the PEER substitute; kgpex.covariates.hidden_factors) and sex, joined
+# by sample ID (kgpex.covariates.assemble). Its table, COVARIATES_TABLE: paths.smk.
 
 
 rule hidden_factors:
     input:
-        expression=f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz",
+        expression=INVERSE_NORMAL_BED,
     output:
         factors=f"{RESULTS}/covariates/hidden_factors.tsv",
         variance=f"{RESULTS}/covariates/hidden_factors.variance.tsv",
@@ -33,12 +34,12 @@ rule hidden_factors:
 
 rule assemble_covariates:
     input:
-        expression=f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz",
-        genotype_pcs=f"{RESULTS}/covariates/genotype_pcs.tsv",
-        factors=f"{RESULTS}/covariates/hidden_factors.tsv",
+        expression=INVERSE_NORMAL_BED,
+        genotype_pcs=GENOTYPE_PCS,
+        factors=rules.hidden_factors.output.factors,
         individuals=RESOLVED_INDIVIDUALS,
     output:
-        covariates=f"{QUANTS}/eQTL_covariates.tab.gz",
+        covariates=COVARIATES_TABLE,
     log:
         f"{LOGS}/assemble_covariates/assemble_covariates.log",
     conda:

@@ -1,5 +1,6 @@
-# Stage demo: the embedded demo cohort (kgpex.demo), generated from the committed sheets and
-# the seed. Every other stage reads it through the same download code as a real cohort.
+# Stage demo: the embedded demo cohort, generated from the committed sheets and the seed
+# (kgpex.demo: generator over .spec, .cohort, .reads, .genotypes, .reference, .expression).
+# Every other stage reads it through the same download code as a real cohort.
 DEMO_DIR = "resources/demo/generated"
 DEMO_GENCODE = f"{DEMO_DIR}/mirror/gencode"
 DEMO_CHROMS = ["chr21", "chr22"]

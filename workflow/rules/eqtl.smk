@@ -1,27 +1,25 @@
-# Stage eqtl: cis-eQTL mapping with tensorQTL (kgpex.qtl), Storey q-values over all genes
-# (kgpex.qvalues), conditionally independent eQTLs, SuSiE fine-mapping and MAGE's tables
-# (kgpex.mage_tables). tensorQTL-native intermediates live under {RESULTS}/eqtl/; both mappers
-# (tensorqtl here, fastqtl in fastqtl.smk) write the same per-chromosome layout:
+# Stage eqtl: cis-eQTL mapping with tensorQTL (kgpex.eqtl.cis, inputs from kgpex.eqtl.inputs),
+# Storey q-values over all genes (kgpex.eqtl.qvalues), conditionally independent eQTLs, SuSiE
+# fine-mapping (kgpex.eqtl.finemapping), rsIDs (kgpex.eqtl.rsids), MAGE's tables
+# (kgpex.eqtl.tables, .mage_files, .mage_format) and the overview plot (kgpex.eqtl.plots).
+# tensorQTL-native intermediates live under {RESULTS}/eqtl/; both mappers (tensorqtl here,
+# fastqtl in fastqtl.smk) write the same per-chromosome layout (paths.smk):
 #   eqtl/{mapper}/permutations/{chrom}.tsv.gz and eqtl/{mapper}/nominal/{chrom}.parquet
 # and everything downstream reads the one config eqtl.mapper picks.
 # GPU: tensorQTL runs on CUDA whenever torch sees one. The mapping rules declare a `gpu`
 # resource (0 by default) so a profile can ask for one (profiles/slurm sets `gres` instead).
-EQTL = f"{RESULTS}/eqtl"
 EQTL_MAPPER = config["eqtl"]["mapper"]
 # Chromosomes with both genotypes and expressed genes.
 EQTL_CHROMS = [c for c in GENOTYPE_CHROMS if c in config["expression"]["chromosomes"]]
-EQTL_PHENOTYPES = f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz"
-EQTL_COVARIATES = f"{QUANTS}/eQTL_covariates.tab.gz"
 EQTL_CIS_GENES = f"{EQTL}/{EQTL_MAPPER}/cis_genes.tsv.gz"
 MAGE_NOMINAL = f"{MAGE}/eQTL_nominal_results/eQTL_FastQTL_results"
 MAGE_FINEMAPPING = f"{MAGE}/eQTL_finemapping_results/eQTL_finemapping"
 
-
-# Per-chromosome files of a mapper: permutation tables, nominal pairs.
-EQTL_PERMUTATIONS = f"{EQTL}/{{mapper}}/permutations/{{chrom}}.tsv.gz"
-EQTL_NOMINAL = f"{EQTL}/{{mapper}}/nominal/{{chrom}}.parquet"
-EQTL_GENOTYPES = {
-    ext: f"{RESULTS}/genotypes/{{chrom}}.{ext}" for ext in ("pgen", "pvar", "psam")
+# What each tensorQTL pass reads: the chromosome's genotypes, the phenotypes, the covariates.
+EQTL_MAPPING_INPUTS = {
+    **GENOTYPE_PFILES,
+    "phenotypes": INVERSE_NORMAL_BED,
+    "covariates": COVARIATES_TABLE,
 }
 # rsIDs come from config eqtl.dbsnp (a local file) when set; without it rsID columns hold NA.
 EQTL_DBSNP = config["eqtl"]["dbsnp"]
@@ -38,7 +36,7 @@ EQTL_OUTPUTS = [
     f"{MAGE_FINEMAPPING}.significantAssociations.{TAG}.txt.gz",
     f"{EQTL}/plots/cis_overview.png",
 ] + expand(f"{EQTL}/independent/{{chrom}}.tsv.gz", chrom=EQTL_CHROMS)
-# common.smk's final_outputs() calls this (a lambda: Snakemake's linter wants no `def` here).
+# provenance.smk's final_outputs() calls this (a lambda: Snakemake's linter wants no `def` here).
 eqtl_outputs = lambda: EQTL_OUTPUTS
 
 
@@ -53,11 +51,9 @@ EQTL_MAPPING_PARAMS = {
 
 rule map_cis_permutations:
     input:
-        **EQTL_GENOTYPES,
-        phenotypes=EQTL_PHENOTYPES,
-        covariates=EQTL_COVARIATES,
+        **EQTL_MAPPING_INPUTS,
     output:
-        table=f"{EQTL}/tensorqtl/permutations/{{chrom}}.tsv.gz",
+        table=EQTL_PERMUTATIONS.format(mapper="tensorqtl", chrom="{chrom}"),
     log:
         f"{LOGS}/map_cis_permutations/{{chrom}}.log",
     conda:
@@ -78,11 +74,9 @@ rule map_cis_permutations:
 
 rule map_cis_nominal:
     input:
-        **EQTL_GENOTYPES,
-        phenotypes=EQTL_PHENOTYPES,
-        covariates=EQTL_COVARIATES,
+        **EQTL_MAPPING_INPUTS,
     output:
-        pairs=f"{EQTL}/tensorqtl/nominal/{{chrom}}.parquet",
+        pairs=EQTL_NOMINAL.format(mapper="tensorqtl", chrom="{chrom}"),
     log:
         f"{LOGS}/map_cis_nominal/{{chrom}}.log",
     conda:
@@ -127,9 +121,7 @@ rule compute_qvalues:
 
 rule map_cis_independent:
     input:
-        **EQTL_GENOTYPES,
-        phenotypes=EQTL_PHENOTYPES,
-        covariates=EQTL_COVARIATES,
+        **EQTL_MAPPING_INPUTS,
         cis_genes=EQTL_CIS_GENES,
     output:
         table=f"{EQTL}/independent/{{chrom}}.tsv.gz",
@@ -152,9 +144,7 @@ rule map_cis_independent:
 
 rule finemap_susie:
     input:
-        **EQTL_GENOTYPES,
-        phenotypes=EQTL_PHENOTYPES,
-        covariates=EQTL_COVARIATES,
+        **EQTL_MAPPING_INPUTS,
         cis_genes=EQTL_CIS_GENES,
     output:
         pips=f"{EQTL}/finemapping/{{chrom}}.pips.parquet",
@@ -182,7 +172,7 @@ rule finemap_susie:
 
 rule annotate_rsids:
     input:
-        pvars=expand(f"{RESULTS}/genotypes/{{chrom}}.pvar", chrom=EQTL_CHROMS),
+        pvars=expand(GENOTYPE_PFILES["pvar"], chrom=EQTL_CHROMS),
         dbsnp=local_input(EQTL_DBSNP),
     output:
         rsids=f"{EQTL}/rsids.tsv.gz",
@@ -204,7 +194,7 @@ rule mage_permutation_table:
     input:
         **EQTL_RSIDS,
         cis_genes=EQTL_CIS_GENES,
-        genes=f"{RESULTS}/reference/genes.tsv",
+        genes=GENES,
     output:
         table=f"{MAGE_NOMINAL}.permutation_pass.{TAG}.txt.gz",
         index=f"{MAGE_NOMINAL}.permutation_pass.{TAG}.txt.gz.tbi",
@@ -227,7 +217,7 @@ rule mage_nominal_tables:
         **EQTL_RSIDS,
         pairs=expand(EQTL_NOMINAL, mapper=EQTL_MAPPER, chrom=EQTL_CHROMS),
         cis_genes=EQTL_CIS_GENES,
-        genes=f"{RESULTS}/reference/genes.tsv",
+        genes=GENES,
     output:
         all_pairs=f"{MAGE_NOMINAL}.nominal_pass.allAssociations.{TAG}.txt.gz",
         all_index=f"{MAGE_NOMINAL}.nominal_pass.allAssociations.{TAG}.txt.gz.tbi",
@@ -257,7 +247,7 @@ rule mage_finemapping_tables:
         credible_sets=expand(
             f"{EQTL}/finemapping/{{chrom}}.credible_sets.tsv.gz", chrom=EQTL_CHROMS
         ),
-        genes=f"{RESULTS}/reference/genes.tsv",
+        genes=GENES,
     output:
         credible_sets=f"{MAGE_FINEMAPPING}.credibleSet_summary.{TAG}.txt.gz",
         all_variants=f"{MAGE_FINEMAPPING}.allAssociations.{TAG}.txt.gz",
@@ -280,9 +270,9 @@ rule mage_finemapping_tables:
 
 rule mage_eqtl_summary:
     input:
-        phenotypes=EQTL_PHENOTYPES,
+        phenotypes=INVERSE_NORMAL_BED,
         cis_genes=EQTL_CIS_GENES,
-        genes=f"{RESULTS}/reference/genes.tsv",
+        genes=GENES,
         significant_pairs=rules.mage_nominal_tables.output.significant_pairs,
         credible_sets=rules.mage_finemapping_tables.output.credible_sets,
     output:
@@ -306,7 +296,7 @@ rule mage_eqtl_summary:
 rule plot_eqtl_results:
     input:
         cis_genes=EQTL_CIS_GENES,
-        genes=f"{RESULTS}/reference/genes.tsv",
+        genes=GENES,
     output:
         plot=report(
             f"{EQTL}/plots/cis_overview.png",

@@ -1,7 +1,10 @@
 # Stage expression: one library per individual, gene-level counts and TPM (tximport-style),
-# MAGE's filter + TMM + inverse normal transform, MAGE-style TSS BED matrices.
+# MAGE's filter + TMM + inverse normal transform, MAGE-style TSS BED matrices. Logic:
+# kgpex.expression.libraries (library choice and QC), kgpex.expression.aggregate (tximport-style
+# gene sums), kgpex.expression.normalize and kgpex.expression.matrices (filter, TMM, INT, BEDs).
 # expression.input chooses the entry point: "reads" (these rules) or "matrix" (a pre-quantified
-# matrix, matrix_input.smk). Both write the TSS BEDs that covariates and mapping read.
+# matrix, matrix_input.smk). Both write the TSS BEDs that covariates and mapping read, under
+# the names in paths.smk.
 EXPRESSION_INPUT = config["expression"]["input"]
 
 
@@ -9,8 +12,8 @@ if EXPRESSION_INPUT == "reads":
 
     rule select_libraries:
         input:
-            lib_format=per_run(f"{RESULTS}/salmon/{{run}}/lib_format_counts.json"),
-            meta_info=per_run(f"{RESULTS}/salmon/{{run}}/aux_info/meta_info.json"),
+            lib_format=per_run(SALMON_LIB_FORMAT),
+            meta_info=per_run(SALMON_META_INFO),
             runs=RESOLVED_RUNS,
         output:
             choice=f"{RESULTS}/expression/library_choice.tsv",
@@ -32,9 +35,9 @@ if EXPRESSION_INPUT == "reads":
 
     rule aggregate_genes:
         input:
-            quant=per_run(f"{RESULTS}/salmon/{{run}}/quant.sf"),
+            quant=per_run(SALMON_QUANT),
             runs=RESOLVED_RUNS,
-            tx2gene=f"{RESULTS}/reference/tx2gene.tsv",
+            tx2gene=TX2GENE,
         output:
             counts=f"{QUANTS}/gene_counts.allLibraries.{TAG}.parquet",
             tpm=f"{QUANTS}/gene_tpm.allLibraries.{TAG}.parquet",
@@ -57,18 +60,18 @@ if EXPRESSION_INPUT == "reads":
             counts=rules.aggregate_genes.output.counts,
             tpm=rules.aggregate_genes.output.tpm,
             choice=rules.select_libraries.output.choice,
-            genes=f"{RESULTS}/reference/genes.tsv",
+            genes=GENES,
         output:
-            inverse_normal=f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz",
-            inverse_normal_tbi=f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz.tbi",
-            tmm=f"{QUANTS}/TMM.filtered.TSS.{TAG}.bed.gz",
-            tmm_tbi=f"{QUANTS}/TMM.filtered.TSS.{TAG}.bed.gz.tbi",
-            raw=f"{QUANTS}/raw_pseudocounts.filtered.TSS.{TAG}.bed.gz",
-            raw_tbi=f"{QUANTS}/raw_pseudocounts.filtered.TSS.{TAG}.bed.gz.tbi",
-            filtered_genes=f"{MAGE}/expression_filteredGenes.{TAG}.txt.gz",
-            filtered_genes_tbi=f"{MAGE}/expression_filteredGenes.{TAG}.txt.gz.tbi",
-            factors=f"{RESULTS}/expression/tmm_factors.tsv",
-            gene_filter=f"{RESULTS}/expression/gene_filter.tsv.gz",
+            inverse_normal=INVERSE_NORMAL_BED,
+            inverse_normal_tbi=INVERSE_NORMAL_TBI,
+            tmm=TMM_BED,
+            tmm_tbi=TMM_TBI,
+            raw=RAW_BED,
+            raw_tbi=RAW_TBI,
+            filtered_genes=FILTERED_GENES,
+            filtered_genes_tbi=FILTERED_GENES_TBI,
+            factors=TMM_FACTORS,
+            gene_filter=GENE_FILTER,
         log:
             f"{LOGS}/normalize_expression/normalize_expression.log",
         conda:
@@ -108,8 +111,8 @@ if EXPRESSION_INPUT == "reads":
         script:
             "../scripts/plot_library_qc.py"
 
-    # The stage's final outputs, for rule all (common.smk). A lambda, not a def: Snakemake's linter
-    # flags rule files that mix rules and function definitions.
+    # The stage's final outputs, for rule all (provenance.smk's final_outputs). A lambda, not a
+    # def: Snakemake's linter flags rule files that mix rules and function definitions.
     expression_outputs = lambda: [
         *rules.normalize_expression.output,
         *rules.aggregate_genes.output,

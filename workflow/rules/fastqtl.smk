@@ -1,16 +1,19 @@
-# FastQTL backend (eqtl.mapper: fastqtl), MAGE's own mapper (kgpex.fastqtl). Per chromosome:
-# its phenotypes and genotypes, FastQTL in eqtl.fastqtl.chunks parallel chunks (permutation and
-# nominal passes), then the chunks merged into the tensorQTL-native tables that the eqtl stage
-# reads from either mapper:
+# FastQTL backend (eqtl.mapper: fastqtl), MAGE's own mapper. Per chromosome: its phenotypes
+# and genotypes (kgpex.fastqtl.inputs), FastQTL in eqtl.fastqtl.chunks parallel chunks
+# (permutation and nominal passes; kgpex.fastqtl.run), then the chunks merged
+# (kgpex.fastqtl.merge) into the tensorQTL-native tables that the eqtl stage reads from either
+# mapper (EQTL_PERMUTATIONS, EQTL_NOMINAL in paths.smk):
 #   {RESULTS}/eqtl/fastqtl/permutations/{chrom}.tsv.gz, {RESULTS}/eqtl/fastqtl/nominal/{chrom}.parquet
-FASTQTL = f"{RESULTS}/eqtl/fastqtl"
+# The chunks are scattered by hand ({chunk} wildcard 1..N): fastqtl_chunk.py reads the chunk
+# number from wildcards.chunk, and Snakemake's scattergather would name them "{i}-of-{N}".
+FASTQTL = f"{EQTL}/fastqtl"
 FASTQTL_CHUNKS = list(range(1, config["eqtl"]["fastqtl"]["chunks"] + 1))
 
 
 rule split_phenotypes_by_chrom:
     input:
-        bed=f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz",
-        tbi=f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz.tbi",
+        bed=INVERSE_NORMAL_BED,
+        tbi=INVERSE_NORMAL_TBI,
     output:
         beds=expand(f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz", chrom=GENOTYPE_CHROMS),
         tbis=expand(f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz.tbi", chrom=GENOTYPE_CHROMS),
@@ -32,9 +35,7 @@ rule split_phenotypes_by_chrom:
 
 rule export_genotypes_vcf:
     input:
-        pgen=f"{RESULTS}/genotypes/{{chrom}}.pgen",
-        pvar=f"{RESULTS}/genotypes/{{chrom}}.pvar",
-        psam=f"{RESULTS}/genotypes/{{chrom}}.psam",
+        **GENOTYPE_PFILES,
         bed=f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz",
     output:
         vcf=f"{FASTQTL}/genotypes/{{chrom}}.vcf.gz",
@@ -60,7 +61,7 @@ FASTQTL_CHUNK_INPUTS = {
     "tbi": f"{FASTQTL}/genotypes/{{chrom}}.vcf.gz.tbi",
     "bed": f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz",
     "bed_tbi": f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz.tbi",
-    "covariates": f"{QUANTS}/eQTL_covariates.tab.gz",
+    "covariates": COVARIATES_TABLE,
 }
 
 
@@ -93,33 +94,20 @@ rule fastqtl_permutations_chunk:
         "../scripts/fastqtl_chunk.py"
 
 
-rule fastqtl_nominal_chunk:
-    input:
-        **FASTQTL_CHUNK_INPUTS,
+# The nominal pass: the same rule with its own output, log, runtime and mode (params not named
+# here are inherited).
+use rule fastqtl_permutations_chunk as fastqtl_nominal_chunk with:
     output:
         temp(f"{FASTQTL}/chunks/nominal/{{chrom}}.{{chunk}}.txt.gz"),
     log:
         script=f"{LOGS}/fastqtl_nominal_chunk/{{chrom}}.{{chunk}}.log",
         fastqtl=f"{LOGS}/fastqtl_nominal_chunk/{{chrom}}.{{chunk}}.fastqtl.log",
-    wildcard_constraints:
-        chunk=r"\d+",
-    conda:
-        env("fastqtl")
-    container:
-        container("fastqtl")
-    threads: 1
     resources:
         mem_mb=by_attempt(4000),
         runtime=240,
     params:
         mode="nominal",
-        n_chunks=len(FASTQTL_CHUNKS),
-        window=config["eqtl"]["window"],
-        maf=config["eqtl"]["maf"],
-        seed=config["eqtl"]["seed"],
         permute=None,
-    script:
-        "../scripts/fastqtl_chunk.py"
 
 
 rule merge_fastqtl_permutations:
@@ -130,7 +118,7 @@ rule merge_fastqtl_permutations:
         ),
         bed=f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz",
     output:
-        f"{FASTQTL}/permutations/{{chrom}}.tsv.gz",
+        EQTL_PERMUTATIONS.format(mapper="fastqtl", chrom="{chrom}"),
     log:
         f"{LOGS}/merge_fastqtl_permutations/{{chrom}}.log",
     conda:
@@ -154,7 +142,7 @@ rule merge_fastqtl_nominal:
         bed=f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz",
         alt_counts=f"{FASTQTL}/genotypes/{{chrom}}.acount",
     output:
-        f"{FASTQTL}/nominal/{{chrom}}.parquet",
+        EQTL_NOMINAL.format(mapper="fastqtl", chrom="{chrom}"),
     log:
         f"{LOGS}/merge_fastqtl_nominal/{{chrom}}.log",
     conda:

@@ -1,26 +1,15 @@
 # Stage genotypes: NYGC phased VCFs -> cohort genotypes (PLINK2 pgen) per chromosome, and
-# genotype PCs. Logic: kgpex.genotypes (download checks, bcftools | plink2 streaming, PCA).
+# genotype PCs. Logic: kgpex.genotypes.vcf (download checks), kgpex.genotypes.cohort (bcftools |
+# plink2 streaming, over kgpex.genotypes.plink and .variants), kgpex.genotypes.pca. The VCF
+# sources (VCF_SOURCES, VCF_LOCAL_INPUTS), which preflight.smk checks first, and the pgen files
+# and PCs that later stages read: paths.smk.
 from kgpex.common.sources import to_url
-from kgpex.genotypes.vcf import vcf_source
 
-GENOTYPES = f"{RESULTS}/genotypes"
 GENOTYPES_CONFIG = config["genotypes"]
-GENOTYPE_MD5SUMS_URL = GENOTYPES_CONFIG["md5sums_url"]
 if not AUTOSOMES:
     _stop(
         "config: field 'genotypes.chromosomes' lists no autosome; genotype PCs need autosomes"
     )
-
-
-# Local files behind a chromosome's VCF, index and MD5SUMS, so the demo rule that writes them
-# runs first (remote URLs give none).
-VCF_SOURCES = {chrom: vcf_source(GENOTYPES_CONFIG, chrom) for chrom in GENOTYPE_CHROMS}
-VCF_LOCAL_INPUTS = {
-    chrom: local_input(source)
-    + local_input(f"{source}.tbi")
-    + (local_input(GENOTYPE_MD5SUMS_URL) if GENOTYPE_MD5SUMS_URL else [])
-    for chrom, source in VCF_SOURCES.items()
-}
 
 
 rule download_vcf:
@@ -86,7 +75,7 @@ rule genotype_pcs:
         ),
         individuals=RESOLVED_INDIVIDUALS,
     output:
-        pcs=f"{RESULTS}/covariates/genotype_pcs.tsv",
+        pcs=GENOTYPE_PCS,
         plot=report(
             f"{RESULTS}/covariates/genotype_pcs.png",
             caption="../report/genotype_pcs.rst",
@@ -111,8 +100,8 @@ rule genotype_pcs:
         "../scripts/genotype_pcs.py"
 
 
-# The stage's final outputs, for rule all (common.smk). A lambda, not a def: Snakemake's linter
-# flags rule files that mix rules and function definitions.
+# The stage's final outputs, for rule all (provenance.smk's final_outputs). A lambda, not a def:
+# Snakemake's linter flags rule files that mix rules and function definitions.
 genotype_outputs = lambda: [
     *expand(rules.cohort_genotypes.output, chrom=GENOTYPE_CHROMS),
     *rules.genotype_pcs.output,

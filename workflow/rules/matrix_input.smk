@@ -1,7 +1,8 @@
 # Stage expression, matrix entry point (expression.input: matrix): a pre-quantified gene x
-# individual matrix instead of reads. Logic: kgpex.matrix_input. Its outputs carry the reads
-# path's names ({QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz, the filtered-genes table),
-# so covariates and mapping read them unchanged; for arrays the "TMM" in that name is historical:
+# individual matrix instead of reads. Logic: kgpex.matrix_input.read (import, gene annotation)
+# and kgpex.matrix_input.normalize, with kgpex.reference.genes and kgpex.common.fetch. Its
+# outputs carry the reads path's names (paths.smk: INVERSE_NORMAL_BED, FILTERED_GENES, ...), so
+# covariates and mapping read them unchanged; for arrays the "TMM" in that name is historical:
 # the values are the inverse normal transform of quantile-normalised log2 intensities.
 from pathlib import PurePosixPath
 from urllib.parse import urlparse
@@ -28,11 +29,7 @@ MATRIX_NORMALIZE_RULE = (
     if MATRIX_CONFIG["kind"] == "counts"
     else "normalize_array_expression"
 )
-MATRIX_GENES = (
-    f"{MATRIX_DIR}/genes.tsv"
-    if MATRIX_CONFIG["annotation_url"]
-    else f"{RESULTS}/reference/genes.tsv"
-)
+MATRIX_GENES = f"{MATRIX_DIR}/genes.tsv" if MATRIX_CONFIG["annotation_url"] else GENES
 
 
 if EXPRESSION_INPUT == "matrix":
@@ -124,16 +121,16 @@ if EXPRESSION_INPUT == "matrix":
                 counts=rules.import_expression_matrix.output.matrix,
                 genes=MATRIX_GENES,
             output:
-                inverse_normal=f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz",
-                inverse_normal_tbi=f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz.tbi",
-                tmm=f"{QUANTS}/TMM.filtered.TSS.{TAG}.bed.gz",
-                tmm_tbi=f"{QUANTS}/TMM.filtered.TSS.{TAG}.bed.gz.tbi",
-                raw=f"{QUANTS}/raw_pseudocounts.filtered.TSS.{TAG}.bed.gz",
-                raw_tbi=f"{QUANTS}/raw_pseudocounts.filtered.TSS.{TAG}.bed.gz.tbi",
-                filtered_genes=f"{MAGE}/expression_filteredGenes.{TAG}.txt.gz",
-                filtered_genes_tbi=f"{MAGE}/expression_filteredGenes.{TAG}.txt.gz.tbi",
-                factors=f"{RESULTS}/expression/tmm_factors.tsv",
-                gene_filter=f"{RESULTS}/expression/gene_filter.tsv.gz",
+                inverse_normal=INVERSE_NORMAL_BED,
+                inverse_normal_tbi=INVERSE_NORMAL_TBI,
+                tmm=TMM_BED,
+                tmm_tbi=TMM_TBI,
+                raw=RAW_BED,
+                raw_tbi=RAW_TBI,
+                filtered_genes=FILTERED_GENES,
+                filtered_genes_tbi=FILTERED_GENES_TBI,
+                factors=TMM_FACTORS,
+                gene_filter=GENE_FILTER,
             log:
                 f"{LOGS}/normalize_matrix_counts/normalize_matrix_counts.log",
             conda:
@@ -157,13 +154,13 @@ if EXPRESSION_INPUT == "matrix":
                 matrix=rules.import_expression_matrix.output.matrix,
                 genes=MATRIX_GENES,
             output:
-                inverse_normal=f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz",
-                inverse_normal_tbi=f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz.tbi",
+                inverse_normal=INVERSE_NORMAL_BED,
+                inverse_normal_tbi=INVERSE_NORMAL_TBI,
                 quantile_log2=f"{QUANTS}/quantile_log2.filtered.TSS.{TAG}.bed.gz",
                 quantile_log2_tbi=f"{QUANTS}/quantile_log2.filtered.TSS.{TAG}.bed.gz.tbi",
-                filtered_genes=f"{MAGE}/expression_filteredGenes.{TAG}.txt.gz",
-                filtered_genes_tbi=f"{MAGE}/expression_filteredGenes.{TAG}.txt.gz.tbi",
-                gene_filter=f"{RESULTS}/expression/gene_filter.tsv.gz",
+                filtered_genes=FILTERED_GENES,
+                filtered_genes_tbi=FILTERED_GENES_TBI,
+                gene_filter=GENE_FILTER,
             log:
                 f"{LOGS}/normalize_array_expression/normalize_array_expression.log",
             conda:
@@ -181,8 +178,8 @@ if EXPRESSION_INPUT == "matrix":
                 "../scripts/normalize_array_expression.py"
 
 
-# The stage's final outputs in matrix mode, for rule all (common.smk). A lambda: rule files
-# must not define functions (lint).
+# The stage's final outputs in matrix mode, for rule all (provenance.smk's final_outputs). A
+# lambda: rule files must not define functions (lint).
 if EXPRESSION_INPUT == "matrix":
     expression_outputs = lambda: [
         *getattr(rules, MATRIX_NORMALIZE_RULE).output,

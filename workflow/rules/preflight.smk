@@ -1,12 +1,12 @@
 # Stage preflight: bad input stops the run before any expensive job, with one line naming the
-# file and field. Logic: kgpex.preflight.
+# file and field. Logic: kgpex.preflight.config_checks, kgpex.preflight.input_checks.
 # - Now, while Snakemake reads the workflow: the config's URLs and paths (scheme; local files
 #   exist unless the demo rule makes them), shell-bound option strings, salmon's k.
 # - Rule check_inputs: the GTF's gene records and chromosome names, each VCF's header (samples,
 #   cohort, chromosome) and the resolved sheets' IDs and URLs. download_fastq, salmon_index,
 #   salmon_quant, download_vcf and cohort_genotypes take its output as an (ancient) input.
-# Included after demo.smk (DEMO_DIR) and before the stages whose rules need INPUTS_CHECKED; its
-# input functions read REFERENCE_FILES and VCF_SOURCES, defined by later stages.
+# Included after demo.smk (DEMO_DIR) and before the stages whose rules need INPUTS_CHECKED; the
+# reference and genotype inputs it checks are named in paths.smk.
 from kgpex.preflight import config_checks, input_checks
 
 try:
@@ -14,17 +14,15 @@ try:
 except KgpexError as err:
     _stop(err)
 
-INPUTS_CHECKED = f"{RESULTS}/preflight/inputs_checked.tsv"
-
 
 rule check_inputs:
     input:
         individuals=RESOLVED_INDIVIDUALS,
         runs=RESOLVED_RUNS,
         sources=RESOLVED_SOURCES,
-        gtf=lambda wildcards: REFERENCE_FILES["annotation"],
+        gtf=REFERENCE_FILES["annotation"],
         # Local VCFs (the demo's) must exist first; remote ones are read in place.
-        local_vcfs=lambda wildcards: [
+        local_vcfs=[
             path for chrom in GENOTYPE_CHROMS for path in VCF_LOCAL_INPUTS[chrom]
         ],
     output:
@@ -40,9 +38,7 @@ rule check_inputs:
         mem_mb=by_attempt(1000),
         runtime=30,
     params:
-        vcf_sources=lambda wildcards: {
-            chrom: VCF_SOURCES[chrom] for chrom in GENOTYPE_CHROMS
-        },
+        vcf_sources={chrom: VCF_SOURCES[chrom] for chrom in GENOTYPE_CHROMS},
         gtf_source=config["reference"]["annotation_url"],
         gene_records=input_checks.GTF_GENE_RECORDS,
         # Allowed hosts, timeout and retries, as for every download.

@@ -1,6 +1,6 @@
-# Stage provenance: a provenance.json in every folder of final outputs (kgpex.provenance): the
-# pipeline's git describe, the config's sha256, tool versions, and the sha256 of the resolved run
-# sheets (run_sources.tsv, and the fetched run table where the cohort has one). It is rewritten
+# Stage provenance: a provenance.json in every folder of final outputs (kgpex.provenance.record):
+# the pipeline's git describe, the config's sha256, tool versions, and the sha256 of the resolved
+# run sheets (run_sources.tsv, and the fetched run table where the cohort has one). It is rewritten
 # whenever an output of its folder is; it is not a result (it differs between checkouts and
 # machines while the tables beside it do not).
 import os.path
@@ -8,11 +8,16 @@ import os.path
 PROVENANCE_FILE = "provenance.json"
 
 
-# The provenance files for a list of final outputs: one per folder. common.smk's
-# final_outputs() appends them (a lambda: rule files must not define functions).
+# Included last: every stage's final outputs (expression_outputs: expression.smk or
+# matrix_input.smk, genotype_outputs, eqtl_outputs) are defined by now. Lambdas: rule files
+# must not define functions (lint).
+stage_outputs = lambda: expression_outputs() + genotype_outputs() + eqtl_outputs()
+# The provenance files for a list of final outputs: one per folder.
 provenance_outputs = lambda outputs: sorted(
     {f"{os.path.dirname(path)}/{PROVENANCE_FILE}" for path in outputs}
 )
+# rule all's targets (Snakefile): the stages' final outputs and their provenance files.
+final_outputs = lambda: stage_outputs() + provenance_outputs(stage_outputs())
 
 
 rule record_provenance:
@@ -20,7 +25,7 @@ rule record_provenance:
         # The folder's final outputs: its provenance is rewritten whenever one of them is.
         files=lambda wildcards: sorted(
             path
-            for path in expression_outputs() + genotype_outputs() + eqtl_outputs()
+            for path in stage_outputs()
             if os.path.dirname(path) == f"{RESULTS}/{wildcards.folder}"
         ),
         run_sources=RESOLVED_SOURCES,

@@ -2,21 +2,26 @@
 # MAGE settings (salmon.settings: mage) force MAGE's `-l IU` (`-l U` for a single-end run); the
 # default `-l A` lets salmon detect the library type, which select_libraries records in
 # library_types.tsv. A paired run gives salmon `-1/-2`, a single-end run `-r` (its layout in
-# run_sources.tsv; kgpex.quantify).
-from kgpex.quantify.salmon import read_options
+# run_sources.tsv; kgpex.quantify.salmon names the FASTQs and builds the read options).
+from kgpex.quantify.salmon import fastq_inputs, read_options
 
 SALMON_LIBTYPE = "IU" if config["salmon"]["settings"] == "mage" else "A"
+# salmon_quant's FASTQs by the run's resolved layout: r1/r2 (paired) or reads (single-end), in
+# download.smk's DOWNLOAD folder. A lambda: rule files define no functions (lint).
+salmon_reads = lambda wildcards: fastq_inputs(
+    DOWNLOAD, wildcards.run, run_layout(wildcards.run)
+)
 
 
 rule salmon_quant:
     input:
         unpack(salmon_reads),
-        index=f"{RESULTS}/reference/salmon_index",
+        index=SALMON_INDEX,
         inputs_checked=ancient(INPUTS_CHECKED),
     output:
-        quant=f"{RESULTS}/salmon/{{run}}/quant.sf",
-        lib_format=f"{RESULTS}/salmon/{{run}}/lib_format_counts.json",
-        meta_info=f"{RESULTS}/salmon/{{run}}/aux_info/meta_info.json",
+        quant=SALMON_QUANT,
+        lib_format=SALMON_LIB_FORMAT,
+        meta_info=SALMON_META_INFO,
     log:
         f"{LOGS}/salmon_quant/{{run}}.log",
     conda:
@@ -26,14 +31,10 @@ rule salmon_quant:
     threads: 8
     resources:
         # GENCODE transcriptome index ~1 GB in memory; with the genome as decoys ~16 GB.
-        mem_mb=by_attempt(
-            20000
-            if config["reference"]["decoys"] and config["salmon"]["settings"] != "mage"
-            else 6000
-        ),
+        mem_mb=by_attempt(20000 if SALMON_DECOYS else 6000),
         runtime=120,
     params:
-        outdir=f"{RESULTS}/salmon/{{run}}",
+        outdir=SALMON,
         partial=f"{RESULTS}/salmon/.{{run}}.partial",
         # -l and -1/-2 or -r, the paths quoted by kgpex.quantify.read_options.
         # (from salmon_reads, not input: params are evaluated before the checkpoint is done)

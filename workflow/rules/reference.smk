@@ -1,6 +1,7 @@
 # Stage reference: GENCODE transcripts + GTF, the salmon index, and the gene/TSS tables.
-# Logic: kgpex.download (fetch, MD5SUMS), kgpex.annotation (GTF -> genes, tx2gene, TSS BED).
-REFERENCE = f"{RESULTS}/reference"
+# Logic: kgpex.common.fetch (download, MD5SUMS), kgpex.reference.annotation (GTF -> genes,
+# tx2gene, TSS BED; the genes table's format: kgpex.reference.genes). REFERENCE_FILES,
+# SALMON_INDEX, GENES and TX2GENE, which later stages read: paths.smk.
 # MAGE indexed transcripts only, so "mage" salmon settings turn decoys off.
 SALMON_DECOYS = config["reference"]["decoys"] and config["salmon"]["settings"] != "mage"
 if SALMON_DECOYS and not config["reference"]["genome_url"]:
@@ -12,17 +13,19 @@ REFERENCE_SOURCES = {
 }
 if SALMON_DECOYS:
     REFERENCE_SOURCES["genome"] = config["reference"]["genome_url"]
-REFERENCE_FILES = {
-    "transcripts": f"{REFERENCE}/transcripts.fa.gz",
-    "annotation": f"{REFERENCE}/annotation.gtf.gz",
-    "genome": f"{REFERENCE}/genome.fa.gz",
-}
 MD5SUMS_URL = config["reference"]["md5sums_url"]
 
 
 rule download_reference:
     input:
-        reference_local_inputs(),
+        [
+            path
+            for source in [
+                *REFERENCE_SOURCES.values(),
+                *([MD5SUMS_URL] if MD5SUMS_URL else []),
+            ]
+            for path in local_input(source)
+        ],
     output:
         **{name: REFERENCE_FILES[name] for name in REFERENCE_SOURCES},
     log:
@@ -67,12 +70,23 @@ rule make_gentrome:
         " && cat {input.transcripts:q} {input.genome:q} > {output.gentrome:q}) 2> {log:q}"
 
 
+# The index's targets: transcripts, or with decoys the gentrome and its decoy names.
+SALMON_INDEX_INPUTS = (
+    {
+        "targets": rules.make_gentrome.output.gentrome,
+        "decoys": rules.make_gentrome.output.decoys,
+    }
+    if SALMON_DECOYS
+    else {"targets": REFERENCE_FILES["transcripts"]}
+)
+
+
 rule salmon_index:
     input:
-        unpack(salmon_index_input),
+        **SALMON_INDEX_INPUTS,
         inputs_checked=ancient(INPUTS_CHECKED),
     output:
-        directory(f"{REFERENCE}/salmon_index"),
+        directory(SALMON_INDEX),
     log:
         f"{LOGS}/salmon_index/salmon_index.log",
     conda:
@@ -98,8 +112,8 @@ rule annotate_genes:
         gtf=REFERENCE_FILES["annotation"],
         inputs_checked=ancient(INPUTS_CHECKED),
     output:
-        genes=f"{REFERENCE}/genes.tsv",
-        tx2gene=f"{REFERENCE}/tx2gene.tsv",
+        genes=GENES,
+        tx2gene=TX2GENE,
         tss_bed=f"{REFERENCE}/tss.bed",
     log:
         f"{LOGS}/annotate_genes/annotate_genes.log",

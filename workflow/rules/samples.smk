@@ -1,7 +1,8 @@
 # Stage samples: the cohort's run table (cached with its query and date) and the metadata its
 # method joins runs to (MAGE's library table, an SDRF, the 1000 Genomes panel), then the
 # checkpoint that resolves individuals, runs and one source of reads per run. Logic:
-# kgpex.samples, kgpex.presets, kgpex.runtable. Every per-run job is known only after
+# kgpex.samples.runtable, kgpex.samples.metadata (with .mage, .panel) and kgpex.samples.resolve
+# over kgpex.common.fetch; the paths: paths.smk. Every per-run job is known only after
 # resolve_samples has run; a dry-run before that shows the jobs up to it. A cohort of
 # individuals alone (matrix entry point, samples.runs "") has no run table and no runs.
 from kgpex.common.sources import to_url
@@ -10,6 +11,33 @@ from kgpex.samples.runtable import ena_filereport_url
 
 # Pinned checksums of metadata files; the others are checked by parsing them.
 METADATA_SHA256 = {"mage_metadata": SAMPLES_CONFIG["mage_metadata_sha256"]}
+# resolve_samples' inputs for the configured method: the run table, the metadata files the
+# method joins runs to (fetch_sample_metadata) and an overrides table; for a cohort of
+# individuals alone, the individuals sheet only.
+RESOLVE_INPUTS = (
+    {"individuals": SAMPLES_CONFIG["individuals"]}
+    if INDIVIDUALS_ONLY
+    else {
+        "run_table": RUN_TABLE,
+        **(
+            {
+                "individuals": SAMPLES_CONFIG["individuals"],
+                "runs": SAMPLES_CONFIG["runs"],
+            }
+            if SAMPLES_CONFIG["method"] == "sheets"
+            else {}
+        ),
+        **{
+            name: f"{SAMPLES}/{name}.txt"
+            for name in METHOD_METADATA[SAMPLES_CONFIG["method"]]
+        },
+        **(
+            {"overrides": SAMPLES_CONFIG["overrides"]}
+            if SAMPLES_CONFIG["overrides"]
+            else {}
+        ),
+    }
+)
 
 
 # A cohort of individuals alone (INDIVIDUALS_ONLY, common.smk) reads no run table.
@@ -70,11 +98,11 @@ rule fetch_sample_metadata:
 
 checkpoint resolve_samples:
     input:
-        unpack(samples_inputs),
+        **RESOLVE_INPUTS,
     output:
-        individuals=f"{SAMPLES}/individuals.tsv",
-        runs=f"{SAMPLES}/runs.tsv",
-        sources=f"{SAMPLES}/run_sources.tsv",
+        individuals=RESOLVED_INDIVIDUALS,
+        runs=RESOLVED_RUNS,
+        sources=RESOLVED_SOURCES,
         mapping=f"{SAMPLES}/run_mapping.tsv",
     log:
         f"{LOGS}/resolve_samples/resolve_samples.log",

@@ -1,0 +1,80 @@
+# Every path that one stage writes and another reads, named once; included right after
+# common.smk (COHORT, TAG, RESULTS, LOGS and the config checks), before every stage. A stage's
+# own intermediates stay in its rule file. Also here: the config's genotype sources, which
+# preflight.smk checks before genotypes.smk downloads them (kgpex.genotypes.vcf).
+from kgpex.genotypes.vcf import vcf_source
+
+# MAGE's released layout (../shared MAGE_FORMATS.md): QTL_results/eQTL_results/...
+MAGE = f"{RESULTS}/QTL_results/eQTL_results"
+QUANTS = f"{MAGE}/expression_quants"
+
+# samples.smk: the fetched run table (rule fetch_run_table), which a cohort of individuals alone
+# has not, and the sheets of the checkpoint resolve_samples; every later stage reads these.
+SAMPLES = f"{RESULTS}/samples"
+RUN_TABLE = f"{SAMPLES}/run_table.tsv"
+RESOLVED_INDIVIDUALS = f"{SAMPLES}/individuals.tsv"
+RESOLVED_RUNS = f"{SAMPLES}/runs.tsv"
+RESOLVED_SOURCES = f"{SAMPLES}/run_sources.tsv"
+
+# preflight.smk: rule check_inputs, an (ancient) input of every job that reads the checked files.
+INPUTS_CHECKED = f"{RESULTS}/preflight/inputs_checked.tsv"
+
+# download.smk: each run's FASTQs (kgpex.quantify.salmon.fastq_inputs names them for salmon).
+DOWNLOAD = f"{RESULTS}/download"
+
+# reference.smk: the downloaded GENCODE files, the salmon index and the gene tables.
+REFERENCE = f"{RESULTS}/reference"
+REFERENCE_FILES = {
+    "transcripts": f"{REFERENCE}/transcripts.fa.gz",
+    "annotation": f"{REFERENCE}/annotation.gtf.gz",
+    "genome": f"{REFERENCE}/genome.fa.gz",
+}
+SALMON_INDEX = f"{REFERENCE}/salmon_index"
+GENES = f"{REFERENCE}/genes.tsv"
+TX2GENE = f"{REFERENCE}/tx2gene.tsv"
+
+# quantify.smk: salmon's folder per run ({run} is a wildcard).
+SALMON = f"{RESULTS}/salmon/{{run}}"
+SALMON_QUANT = f"{SALMON}/quant.sf"
+SALMON_LIB_FORMAT = f"{SALMON}/lib_format_counts.json"
+SALMON_META_INFO = f"{SALMON}/aux_info/meta_info.json"
+
+# expression.smk (reads) or matrix_input.smk (matrix): either entry point writes these names.
+INVERSE_NORMAL_BED = f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz"
+INVERSE_NORMAL_TBI = f"{INVERSE_NORMAL_BED}.tbi"
+TMM_BED = f"{QUANTS}/TMM.filtered.TSS.{TAG}.bed.gz"
+TMM_TBI = f"{TMM_BED}.tbi"
+RAW_BED = f"{QUANTS}/raw_pseudocounts.filtered.TSS.{TAG}.bed.gz"
+RAW_TBI = f"{RAW_BED}.tbi"
+FILTERED_GENES = f"{MAGE}/expression_filteredGenes.{TAG}.txt.gz"
+FILTERED_GENES_TBI = f"{FILTERED_GENES}.tbi"
+TMM_FACTORS = f"{RESULTS}/expression/tmm_factors.tsv"
+GENE_FILTER = f"{RESULTS}/expression/gene_filter.tsv.gz"
+
+# genotypes.smk: each chromosome's cohort genotypes ({chrom} is a wildcard) and genotype PCs.
+GENOTYPES = f"{RESULTS}/genotypes"
+GENOTYPE_PFILES = {
+    ext: f"{GENOTYPES}/{{chrom}}.{ext}" for ext in ("pgen", "pvar", "psam")
+}
+GENOTYPE_PCS = f"{RESULTS}/covariates/genotype_pcs.tsv"
+# The config's VCF per chromosome, and the local files behind its VCF, index and MD5SUMS, so
+# the demo rule that writes them runs first (remote URLs give none).
+GENOTYPE_MD5SUMS_URL = config["genotypes"]["md5sums_url"]
+VCF_SOURCES = {
+    chrom: vcf_source(config["genotypes"], chrom) for chrom in GENOTYPE_CHROMS
+}
+VCF_LOCAL_INPUTS = {
+    chrom: local_input(source)
+    + local_input(f"{source}.tbi")
+    + (local_input(GENOTYPE_MD5SUMS_URL) if GENOTYPE_MD5SUMS_URL else [])
+    for chrom, source in VCF_SOURCES.items()
+}
+
+# covariates.smk: the covariates table both mappers read.
+COVARIATES_TABLE = f"{QUANTS}/eQTL_covariates.tab.gz"
+
+# eqtl.smk (tensorqtl) and fastqtl.smk (fastqtl) write these per-chromosome tables, the eqtl
+# stage reads those of eqtl.mapper ({mapper} and {chrom} are wildcards).
+EQTL = f"{RESULTS}/eqtl"
+EQTL_PERMUTATIONS = f"{EQTL}/{{mapper}}/permutations/{{chrom}}.tsv.gz"
+EQTL_NOMINAL = f"{EQTL}/{{mapper}}/nominal/{{chrom}}.parquet"
