@@ -3,7 +3,7 @@
 779 libraries of 731 individuals (24 sequenced in triplicate), 17 batches of up to 48
 libraries, 26 populations: MAGE's library table (``updated_metadata.tsv`` columns) and ENA's
 run table for it (filereport columns), with the runs of the 2026 sample swap and its two
-replacement runs, and the documented runs (kgpex.presets), so resolution at this scale goes
+replacement runs, and the documented runs (kgpex.samples.mage), so resolution at this scale goes
 through every rule of the join. IDs, read counts and accessions are drawn from a seed; nothing
 is copied from MAGE's files.
 

@@ -1,4 +1,4 @@
-"""kgpex.annotation: genes, tx2gene and TSS BED from a GENCODE-style GTF."""
+"""kgpex.reference.annotation: genes, tx2gene and TSS BED from a GENCODE-style GTF."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ from workdirs import scratch_workdir, snakemake_args
 EXPENSIVE_RULES = ("download_fastq", "salmon_index", "salmon_quant", "download_vcf", "cohort_genotypes")
 # A job that starts prints "rule NAME:" (or "localrule NAME:"); the job-stats table does not.
 EXPENSIVE_JOB = re.compile(rf"^(local)?rule ({'|'.join(EXPENSIVE_RULES)}):", re.MULTILINE)
-# The one line a user reads: from common.smk's _stop, or from kgpex.rulescript in a job.
+# The one line a user reads: from common.smk's _stop, or from kgpex.common.rulescript in a job.
 KGPEX_LINE = re.compile(r"^kgpex(: | error in rule \w+: )")
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from kgpex.common.errors import KgpexError
+from kgpex.common.sources import vcf_source
 from kgpex.genotypes import cohort as genotypes_cohort
 from kgpex.genotypes import pca
 from kgpex.genotypes import variants as genotypes_variants
@@ -379,10 +380,10 @@ def test_vcf_source_uses_chrx_template():
         "vcf_url": "http://x/P_{chrom}.shapeit2.vcf.gz",
         "vcf_url_chrX": "http://x/P_chrX.eagle2.vcf.gz",
     }
-    assert genotypes_vcf.vcf_source(config, "chr7") == "http://x/P_chr7.shapeit2.vcf.gz"
-    assert genotypes_vcf.vcf_source(config, "chrX") == "http://x/P_chrX.eagle2.vcf.gz"
+    assert vcf_source(config, "chr7") == "http://x/P_chr7.shapeit2.vcf.gz"
+    assert vcf_source(config, "chrX") == "http://x/P_chrX.eagle2.vcf.gz"
     assert (
-        genotypes_vcf.vcf_source({"vcf_url": "P_{chrom}.vcf.gz", "vcf_url_chrX": ""}, "chrX")
+        vcf_source({"vcf_url": "P_{chrom}.vcf.gz", "vcf_url_chrX": ""}, "chrX")
         == "P_chrX.vcf.gz"
     )
 

@@ -1,4 +1,5 @@
-"""kgpex.mage_tables: MAGE column layouts, renaming, thresholds, naming, bgzip + tabix."""
+"""kgpex.eqtl.mage_format, mage_files and rsids: MAGE column layouts, renaming, thresholds,
+naming, bgzip + tabix."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""kgpex.methods: `methods: mage` sets MAGE's published settings over the config in one switch;
-`methods: default` leaves the config as written."""
+"""kgpex.common.methods: `methods: mage` sets MAGE's published settings over the config in one
+switch; `methods: default` leaves the config as written."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""kgpex.normalize: TMM (by hand and against R edgeR), TMM-CPM, inverse normal transform, filter."""
+"""kgpex.expression.normalize: TMM (by hand and against R edgeR), TMM-CPM, inverse normal
+transform, filter."""
 
 from __future__ import annotations
 

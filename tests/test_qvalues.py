@@ -1,4 +1,4 @@
-"""kgpex.qvalues: Storey q-values through R qvalue, nominal thresholds, loud failures."""
+"""kgpex.eqtl.qvalues: Storey q-values through R qvalue, nominal thresholds, loud failures."""
 
 from __future__ import annotations
 

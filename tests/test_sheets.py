@@ -1,4 +1,5 @@
-"""kgpex.sheets: config defaults and checks, sheet schemas, duplicates and cross-checks.
+"""kgpex.samples.sheets and kgpex.common.config: config defaults and checks, sheet schemas,
+duplicates and cross-checks.
 
 Every error must be a KgpexError of one line naming the file, row and field.
 """

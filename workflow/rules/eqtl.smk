@@ -68,30 +68,61 @@ rule map_cis_permutations:
         gpu=config["eqtl"]["gpus"],
     params:
         **EQTL_MAPPING_PARAMS,
+        mode="permutations",
     script:
-        "../scripts/map_cis_permutations.py"
+        "../scripts/map_cis.py"
 
 
-rule map_cis_nominal:
-    input:
-        **EQTL_MAPPING_INPUTS,
+# The other tensorQTL passes: the same rule with their own outputs, logs, resources and mode
+# (map_cis.py dispatches on params.mode; params not named here are inherited).
+use rule map_cis_permutations as map_cis_nominal with:
     output:
         pairs=EQTL_NOMINAL.format(mapper="tensorqtl", chrom="{chrom}"),
     log:
         f"{LOGS}/map_cis_nominal/{{chrom}}.log",
-    conda:
-        env("tensorqtl")
-    container:
-        container("tensorqtl")
-    threads: 4
     resources:
         mem_mb=lambda wc, input, attempt: attempt * max(4000, int(10 * input.size_mb)),
         runtime=lambda wc, attempt: attempt * 240,
         gpu=config["eqtl"]["gpus"],
     params:
-        **EQTL_MAPPING_PARAMS,
-    script:
-        "../scripts/map_cis_nominal.py"
+        mode="nominal",
+
+
+use rule map_cis_permutations as map_cis_independent with:
+    input:
+        **EQTL_MAPPING_INPUTS,
+        cis_genes=EQTL_CIS_GENES,
+    output:
+        table=f"{EQTL}/independent/{{chrom}}.tsv.gz",
+    log:
+        f"{LOGS}/map_cis_independent/{{chrom}}.log",
+    resources:
+        mem_mb=lambda wc, input, attempt: attempt * max(4000, int(8 * input.size_mb)),
+        runtime=lambda wc, attempt: attempt * 480,
+        gpu=config["eqtl"]["gpus"],
+    params:
+        mode="independent",
+
+
+use rule map_cis_permutations as finemap_susie with:
+    input:
+        **EQTL_MAPPING_INPUTS,
+        cis_genes=EQTL_CIS_GENES,
+    output:
+        pips=f"{EQTL}/finemapping/{{chrom}}.pips.parquet",
+        credible_sets=f"{EQTL}/finemapping/{{chrom}}.credible_sets.tsv.gz",
+    log:
+        f"{LOGS}/finemap_susie/{{chrom}}.log",
+    resources:
+        mem_mb=lambda wc, input, attempt: attempt * max(4000, int(8 * input.size_mb)),
+        runtime=lambda wc, attempt: attempt * 240,
+        gpu=config["eqtl"]["gpus"],
+    params:
+        mode="finemapping",
+        method=config["eqtl"]["finemapping"]["method"],
+        L=config["eqtl"]["finemapping"]["L"],
+        coverage=config["eqtl"]["finemapping"]["coverage"],
+        min_abs_corr=config["eqtl"]["finemapping"]["min_abs_corr"],
 
 
 # Storey q-values once over all genes of all chromosomes, for either mapper's tables.
@@ -117,57 +148,6 @@ rule compute_qvalues:
         qvalue_lambda=config["eqtl"]["qvalue_lambda"],
     script:
         "../scripts/compute_qvalues.py"
-
-
-rule map_cis_independent:
-    input:
-        **EQTL_MAPPING_INPUTS,
-        cis_genes=EQTL_CIS_GENES,
-    output:
-        table=f"{EQTL}/independent/{{chrom}}.tsv.gz",
-    log:
-        f"{LOGS}/map_cis_independent/{{chrom}}.log",
-    conda:
-        env("tensorqtl")
-    container:
-        container("tensorqtl")
-    threads: 4
-    resources:
-        mem_mb=lambda wc, input, attempt: attempt * max(4000, int(8 * input.size_mb)),
-        runtime=lambda wc, attempt: attempt * 480,
-        gpu=config["eqtl"]["gpus"],
-    params:
-        **EQTL_MAPPING_PARAMS,
-    script:
-        "../scripts/map_cis_independent.py"
-
-
-rule finemap_susie:
-    input:
-        **EQTL_MAPPING_INPUTS,
-        cis_genes=EQTL_CIS_GENES,
-    output:
-        pips=f"{EQTL}/finemapping/{{chrom}}.pips.parquet",
-        credible_sets=f"{EQTL}/finemapping/{{chrom}}.credible_sets.tsv.gz",
-    log:
-        f"{LOGS}/finemap_susie/{{chrom}}.log",
-    conda:
-        env("tensorqtl")
-    container:
-        container("tensorqtl")
-    threads: 4
-    resources:
-        mem_mb=lambda wc, input, attempt: attempt * max(4000, int(8 * input.size_mb)),
-        runtime=lambda wc, attempt: attempt * 240,
-        gpu=config["eqtl"]["gpus"],
-    params:
-        **EQTL_MAPPING_PARAMS,
-        method=config["eqtl"]["finemapping"]["method"],
-        L=config["eqtl"]["finemapping"]["L"],
-        coverage=config["eqtl"]["finemapping"]["coverage"],
-        min_abs_corr=config["eqtl"]["finemapping"]["min_abs_corr"],
-    script:
-        "../scripts/finemap_susie.py"
 
 
 rule annotate_rsids:

@@ -4,10 +4,13 @@
 # (kgpex.fastqtl.merge) into the tensorQTL-native tables that the eqtl stage reads from either
 # mapper (EQTL_PERMUTATIONS, EQTL_NOMINAL in paths.smk):
 #   {RESULTS}/eqtl/fastqtl/permutations/{chrom}.tsv.gz, {RESULTS}/eqtl/fastqtl/nominal/{chrom}.parquet
-# The chunks are scattered by hand ({chunk} wildcard 1..N): fastqtl_chunk.py reads the chunk
-# number from wildcards.chunk, and Snakemake's scattergather would name them "{i}-of-{N}".
+# The chunks are Snakemake's scattergather items ("{i}-of-{N}", N = eqtl.fastqtl.chunks, or
+# --set-scatter fastqtl_chunk=N): FastQTL's own --chunk i N splits the chromosome's genes.
 FASTQTL = f"{EQTL}/fastqtl"
-FASTQTL_CHUNKS = list(range(1, config["eqtl"]["fastqtl"]["chunks"] + 1))
+
+
+scattergather:
+    fastqtl_chunk=config["eqtl"]["fastqtl"]["chunks"],
 
 
 rule split_phenotypes_by_chrom:
@@ -69,12 +72,12 @@ rule fastqtl_permutations_chunk:
     input:
         **FASTQTL_CHUNK_INPUTS,
     output:
-        temp(f"{FASTQTL}/chunks/permutations/{{chrom}}.{{chunk}}.txt.gz"),
+        temp(f"{FASTQTL}/chunks/permutations/{{chrom}}.{{scatteritem}}.txt.gz"),
     log:
-        script=f"{LOGS}/fastqtl_permutations_chunk/{{chrom}}.{{chunk}}.log",
-        fastqtl=f"{LOGS}/fastqtl_permutations_chunk/{{chrom}}.{{chunk}}.fastqtl.log",
+        script=f"{LOGS}/fastqtl_permutations_chunk/{{chrom}}.{{scatteritem}}.log",
+        fastqtl=f"{LOGS}/fastqtl_permutations_chunk/{{chrom}}.{{scatteritem}}.fastqtl.log",
     wildcard_constraints:
-        chunk=r"\d+",
+        scatteritem=r"\d+-of-\d+",
     conda:
         env("fastqtl")
     container:
@@ -85,7 +88,6 @@ rule fastqtl_permutations_chunk:
         runtime=720,
     params:
         mode="permutations",
-        n_chunks=len(FASTQTL_CHUNKS),
         window=config["eqtl"]["window"],
         maf=config["eqtl"]["maf"],
         seed=config["eqtl"]["seed"],
@@ -98,10 +100,10 @@ rule fastqtl_permutations_chunk:
 # here are inherited).
 use rule fastqtl_permutations_chunk as fastqtl_nominal_chunk with:
     output:
-        temp(f"{FASTQTL}/chunks/nominal/{{chrom}}.{{chunk}}.txt.gz"),
+        temp(f"{FASTQTL}/chunks/nominal/{{chrom}}.{{scatteritem}}.txt.gz"),
     log:
-        script=f"{LOGS}/fastqtl_nominal_chunk/{{chrom}}.{{chunk}}.log",
-        fastqtl=f"{LOGS}/fastqtl_nominal_chunk/{{chrom}}.{{chunk}}.fastqtl.log",
+        script=f"{LOGS}/fastqtl_nominal_chunk/{{chrom}}.{{scatteritem}}.log",
+        fastqtl=f"{LOGS}/fastqtl_nominal_chunk/{{chrom}}.{{scatteritem}}.fastqtl.log",
     resources:
         mem_mb=by_attempt(4000),
         runtime=240,
@@ -112,9 +114,8 @@ use rule fastqtl_permutations_chunk as fastqtl_nominal_chunk with:
 
 rule merge_fastqtl_permutations:
     input:
-        chunks=expand(
-            f"{FASTQTL}/chunks/permutations/{{{{chrom}}}}.{{chunk}}.txt.gz",
-            chunk=FASTQTL_CHUNKS,
+        chunks=gather.fastqtl_chunk(
+            f"{FASTQTL}/chunks/permutations/{{{{chrom}}}}.{{scatteritem}}.txt.gz"
         ),
         bed=f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz",
     output:
@@ -135,9 +136,8 @@ rule merge_fastqtl_permutations:
 
 rule merge_fastqtl_nominal:
     input:
-        chunks=expand(
-            f"{FASTQTL}/chunks/nominal/{{{{chrom}}}}.{{chunk}}.txt.gz",
-            chunk=FASTQTL_CHUNKS,
+        chunks=gather.fastqtl_chunk(
+            f"{FASTQTL}/chunks/nominal/{{{{chrom}}}}.{{scatteritem}}.txt.gz"
         ),
         bed=f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz",
         alt_counts=f"{FASTQTL}/genotypes/{{chrom}}.acount",

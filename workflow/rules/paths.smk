@@ -2,7 +2,7 @@
 # common.smk (COHORT, TAG, RESULTS, LOGS and the config checks), before every stage. A stage's
 # own intermediates stay in its rule file. Also here: the config's genotype sources, which
 # preflight.smk checks before genotypes.smk downloads them (kgpex.genotypes.vcf).
-from kgpex.genotypes.vcf import vcf_source
+from kgpex.common.sources import vcf_source
 
 # MAGE's released layout (../shared MAGE_FORMATS.md): QTL_results/eQTL_results/...
 MAGE = f"{RESULTS}/QTL_results/eQTL_results"

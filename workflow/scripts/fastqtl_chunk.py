@@ -8,6 +8,8 @@ from kgpex.fastqtl.run import run_chunk
 
 def main(snakemake):
     p = snakemake.params
+    # Snakemake's scatter item "i-of-N" is FastQTL's --chunk i N.
+    chunk, n_chunks = (int(part) for part in snakemake.wildcards.scatteritem.split("-of-"))
     run_chunk(
         p.mode,
         snakemake.input.vcf,
@@ -15,8 +17,8 @@ def main(snakemake):
         snakemake.input.covariates,
         snakemake.output[0],
         snakemake.log.fastqtl,
-        chunk=int(snakemake.wildcards.chunk),
-        n_chunks=p.n_chunks,
+        chunk=chunk,
+        n_chunks=n_chunks,
         window=p.window,
         maf=p.maf,
         seed=p.seed,

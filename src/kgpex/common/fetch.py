@@ -1,4 +1,4 @@
-"""The one download function every stage uses (reads, reference, VCFs), and the checks around it.
+"""The one download function every stage uses (reads, reference, VCFs, run tables, metadata, matrices), and the checks around it.
 
 ``fetch`` moves a file from an https://, ftp:// or file:// URL (http:// where the config allows
 it) to ``dest`` through ``<dest>.partial``: interrupted transfers resume (HTTP Range, FTP REST),

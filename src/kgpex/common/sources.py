@@ -32,3 +32,10 @@ def to_url(source: str) -> str:
 def with_scheme(url: str, scheme: str = "https") -> str:
     """ENA's fastq_ftp entries come without a scheme ('ftp.sra.ebi.ac.uk/vol1/...')."""
     return url if "://" in url else f"{scheme}://{url}"
+
+
+def vcf_source(genotypes_config: dict, chrom: str) -> str:
+    """The configured URL or path of ``chrom``'s VCF (NYGC names chrX's file differently)."""
+    if chrom == "chrX" and genotypes_config.get("vcf_url_chrX"):
+        return genotypes_config["vcf_url_chrX"]
+    return genotypes_config["vcf_url"].replace("{chrom}", chrom)

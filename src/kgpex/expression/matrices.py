@@ -1,12 +1,9 @@
-"""From salmon's per-run output to MAGE-style expression matrices.
+"""MAGE-style expression matrices from the gene-level counts and TPM.
 
-- ``salmon_run_info`` / ``library_types_table``: what salmon saw in each run (library type,
-  fragments processed and mapped).
-- ``choose_libraries``: one library per individual, the one with the most reads (MAGE's rule).
-- ``aggregate_genes``: tximport(countsFromAbundance="no"): gene counts = summed NumReads,
-  gene TPM = summed TPM.
-- ``normalize_expression``: filter, TMM-CPM and inverse normal transform (``kgpex.normalize``),
-  then the TSS BED matrices and the filtered-genes table.
+``normalize_expression``: the chosen libraries' columns, MAGE's gene filter, TMM-CPM and the
+inverse normal transform (kgpex.expression.normalize), then the TSS BED matrices (``tss_bed``)
+and the filtered-genes table. Library choice lives in kgpex.expression.libraries, gene
+aggregation in kgpex.expression.aggregate.
 """
 
 from __future__ import annotations

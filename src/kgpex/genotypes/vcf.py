@@ -20,13 +20,6 @@ log = logging.getLogger(__name__)
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
 
-def vcf_source(genotypes_config: dict, chrom: str) -> str:
-    """The configured URL or path of ``chrom``'s VCF (NYGC names chrX's file differently)."""
-    if chrom == "chrX" and genotypes_config.get("vcf_url_chrX"):
-        return genotypes_config["vcf_url_chrX"]
-    return genotypes_config["vcf_url"].replace("{chrom}", chrom)
-
-
 def index_of(vcf: str | os.PathLike) -> Path | None:
     """The tabix (.tbi) or CSI (.csi) index beside ``vcf``, or None."""
     for suffix in (".tbi", ".csi"):

@@ -86,7 +86,7 @@ class ConfigSource:
 
 def config_sources(config: dict) -> list[ConfigSource]:
     """Every URL or path the (schema-validated) config names, and whether this run reads it."""
-    from kgpex.genotypes.vcf import vcf_source
+    from kgpex.common.sources import vcf_source
 
     samples, reference, genotypes = config["samples"], config["reference"], config["genotypes"]
     decoys = reference["decoys"] and config["salmon"]["settings"] != "mage"  # as reference.smk

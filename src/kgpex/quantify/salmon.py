@@ -1,4 +1,4 @@
-"""salmon quant's reads for one run, by the run's layout in run_sources.tsv (kgpex.runtable).
+"""salmon quant's reads for one run, by the run's layout in run_sources.tsv (kgpex.samples.runtable).
 
 A paired run is quantified from its two mates (``-1 {run}_1.fastq.gz -2 {run}_2.fastq.gz``), a
 single-end run from its one file (``-r single/{run}.fastq.gz``: a folder of its own, so that no

@@ -1,0 +1,46 @@
+"""Rules map_cis_permutations, map_cis_nominal, map_cis_independent and finemap_susie: one
+tensorQTL pass (params.mode) over one chromosome's genotypes, phenotypes and covariates.
+
+- permutations -> output.table: the shared cis table (no q-values yet);
+- nominal -> output.pairs: every cis variant-gene pair (parquet);
+- independent -> output.table: conditionally independent eQTLs of the chromosome's eGenes;
+- finemapping -> output.pips, output.credible_sets: SuSiE of the chromosome's eGenes.
+"""
+
+import _bootstrap  # noqa: F401
+
+from kgpex.common.rulescript import run
+
+
+def main(snakemake):
+    # Deferred: torch and tensorqtl load only in the job that maps.
+    from kgpex.common.io import write_parquet, write_table
+    from kgpex.eqtl import cis, finemapping, inputs, tables
+
+    inputs.configure_torch(snakemake.threads)
+    p, out = snakemake.params, snakemake.output
+    mapping = inputs.load_inputs(snakemake.input.phenotypes, snakemake.input.covariates,
+                                 inputs.pgen_prefix(snakemake.input.pgen), snakemake.wildcards.chrom)
+    if p.mode == "permutations":
+        table = cis.map_permutations(mapping, p.window, p.maf, p.permutations, p.seed)
+        write_table(table, out.table, index=False, na_rep="NA")
+    elif p.mode == "nominal":
+        write_parquet(cis.map_nominal(mapping, p.window, p.maf), out.pairs)
+    elif p.mode == "independent":
+        cis_genes = tables.read_cis_genes(snakemake.input.cis_genes)
+        table = cis.map_independent(mapping, cis_genes, p.fdr, p.window, p.maf, p.permutations,
+                                    p.seed)
+        write_table(table, out.table, index=False, na_rep="NA")
+    elif p.mode == "finemapping":
+        cis_genes = tables.read_cis_genes(snakemake.input.cis_genes)
+        egenes = tables.egenes(cis_genes, p.fdr)["phenotype_id"]
+        pips, credible_sets = finemapping.finemap_susie(
+            mapping, egenes, p.window, p.maf, p.L, p.coverage, p.min_abs_corr, p.seed,
+            method=p.method)
+        write_parquet(pips, out.pips)
+        write_table(credible_sets, out.credible_sets, index=False, na_rep="NA")
+    else:
+        raise ValueError(f"unknown tensorQTL pass {p.mode!r}")
+
+
+run(main, snakemake)  # noqa: F821
