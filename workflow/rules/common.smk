@@ -24,7 +24,7 @@ def _stop(err):
 
 try:
     validate_config(config, label="config")
-    # methods: mage sets MAGE's published settings over the config (kgpex.methods).
+    # methods: mage sets MAGE's published settings over the config (kgpex.common.methods).
     apply_methods(config)
     # Reads need runs: samples.runs "" is for the matrix entry point only.
     kgpex_sheets.check_samples_config(config)

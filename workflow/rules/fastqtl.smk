@@ -7,6 +7,10 @@
 # The chunks are Snakemake's scattergather items ("{i}-of-{N}", N = eqtl.fastqtl.chunks, or
 # --set-scatter fastqtl_chunk=N): FastQTL's own --chunk i N splits the chromosome's genes.
 FASTQTL = f"{EQTL}/fastqtl"
+# The stage's own per-chromosome inputs of FastQTL ({chrom} is a wildcard).
+FASTQTL_BED = f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz"
+FASTQTL_VCF = f"{FASTQTL}/genotypes/{{chrom}}.vcf.gz"
+FASTQTL_ALT_COUNTS = f"{FASTQTL}/genotypes/{{chrom}}.acount"
 
 
 scattergather:
@@ -18,8 +22,8 @@ rule split_phenotypes_by_chrom:
         bed=INVERSE_NORMAL_BED,
         tbi=INVERSE_NORMAL_TBI,
     output:
-        beds=expand(f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz", chrom=GENOTYPE_CHROMS),
-        tbis=expand(f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz.tbi", chrom=GENOTYPE_CHROMS),
+        beds=expand(FASTQTL_BED, chrom=GENOTYPE_CHROMS),
+        tbis=expand(f"{FASTQTL_BED}.tbi", chrom=GENOTYPE_CHROMS),
     log:
         f"{LOGS}/split_phenotypes_by_chrom/split_phenotypes_by_chrom.log",
     conda:
@@ -39,11 +43,11 @@ rule split_phenotypes_by_chrom:
 rule export_genotypes_vcf:
     input:
         **GENOTYPE_PFILES,
-        bed=f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz",
+        bed=FASTQTL_BED,
     output:
-        vcf=f"{FASTQTL}/genotypes/{{chrom}}.vcf.gz",
-        tbi=f"{FASTQTL}/genotypes/{{chrom}}.vcf.gz.tbi",
-        alt_counts=f"{FASTQTL}/genotypes/{{chrom}}.acount",
+        vcf=FASTQTL_VCF,
+        tbi=f"{FASTQTL_VCF}.tbi",
+        alt_counts=FASTQTL_ALT_COUNTS,
     log:
         f"{LOGS}/export_genotypes_vcf/{{chrom}}.log",
     conda:
@@ -60,10 +64,10 @@ rule export_genotypes_vcf:
 
 # FastQTL matches samples by ID across the VCF, the BED and the covariates.
 FASTQTL_CHUNK_INPUTS = {
-    "vcf": f"{FASTQTL}/genotypes/{{chrom}}.vcf.gz",
-    "tbi": f"{FASTQTL}/genotypes/{{chrom}}.vcf.gz.tbi",
-    "bed": f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz",
-    "bed_tbi": f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz.tbi",
+    "vcf": FASTQTL_VCF,
+    "tbi": f"{FASTQTL_VCF}.tbi",
+    "bed": FASTQTL_BED,
+    "bed_tbi": f"{FASTQTL_BED}.tbi",
     "covariates": COVARIATES_TABLE,
 }
 
@@ -117,7 +121,7 @@ rule merge_fastqtl_permutations:
         chunks=gather.fastqtl_chunk(
             f"{FASTQTL}/chunks/permutations/{{{{chrom}}}}.{{scatteritem}}.txt.gz"
         ),
-        bed=f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz",
+        bed=FASTQTL_BED,
     output:
         EQTL_PERMUTATIONS.format(mapper="fastqtl", chrom="{chrom}"),
     log:
@@ -139,8 +143,8 @@ rule merge_fastqtl_nominal:
         chunks=gather.fastqtl_chunk(
             f"{FASTQTL}/chunks/nominal/{{{{chrom}}}}.{{scatteritem}}.txt.gz"
         ),
-        bed=f"{FASTQTL}/phenotypes/{{chrom}}.bed.gz",
-        alt_counts=f"{FASTQTL}/genotypes/{{chrom}}.acount",
+        bed=FASTQTL_BED,
+        alt_counts=FASTQTL_ALT_COUNTS,
     output:
         EQTL_NOMINAL.format(mapper="fastqtl", chrom="{chrom}"),
     log:

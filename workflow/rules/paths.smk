@@ -1,7 +1,7 @@
 # Every path that one stage writes and another reads, named once; included right after
 # common.smk (COHORT, TAG, RESULTS, LOGS and the config checks), before every stage. A stage's
 # own intermediates stay in its rule file. Also here: the config's genotype sources, which
-# preflight.smk checks before genotypes.smk downloads them (kgpex.genotypes.vcf).
+# preflight.smk checks before genotypes.smk downloads them (kgpex.common.sources).
 from kgpex.common.sources import vcf_source
 
 # MAGE's released layout (../shared MAGE_FORMATS.md): QTL_results/eQTL_results/...
