@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -74,7 +75,10 @@ def corrupt(data: bytes) -> bytes:
 
 
 class FaultServer:
-    def __init__(self, root: str | Path | None = None, stall_seconds: float = 30.0):
+    def __init__(self, root: str | Path | None = None, stall_seconds: float = 30.0,
+                 tls: ssl.SSLContext | None = None):
+        # tls: a server-side context to serve https (tests/test_http.py) instead of http.
+        self.tls = tls
         self.root = Path(root).resolve() if root is not None else None
         self.stall_seconds = stall_seconds
         self.files: dict[str, bytes] = {}
@@ -89,6 +93,8 @@ class FaultServer:
 
     def __enter__(self) -> FaultServer:
         server = _Server(("127.0.0.1", 0), _Handler)
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         server.faults = self
         self._server = server
         self._thread = threading.Thread(
@@ -104,7 +110,8 @@ class FaultServer:
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def url(self, path: str) -> str:
         return self.base + path

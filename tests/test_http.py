@@ -16,20 +16,18 @@ import runpy
 import shutil
 import ssl
 import subprocess
-import threading
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from faultserver import FaultServer, _Handler, _Server
+from faultserver import FaultServer
 from input_fixtures import INDIVIDUALS, write_vcf
 from workdirs import ROOT
 
 from kgpex.common.errors import KgpexError
 from kgpex.common.fetch import fetch
 from kgpex.common.http import UrlPolicy, download_options
-from kgpex.preflight.config_checks import Access
 from kgpex.preflight.input_checks import check_vcf
 
 VCF_PATH = "/c.vcf.gz"
@@ -78,8 +76,7 @@ def test_preflight_and_downloads_build_one_policy_from_the_download_section():
         "allow_http": False,
         "allow_file": False,
     }
-    assert Access is UrlPolicy
-    policy = Access.from_config(download)
+    policy = UrlPolicy.from_config(download)
     assert policy == UrlPolicy(("h.org",), False, False, 9, 3, 0.5)
     assert download_options(download) == {**policy.fetch_options(), "within_workdir": True}
     assert download_options(download)["allowed_hosts"] == ["h.org"]  # as the config wrote it
@@ -108,28 +105,10 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
     return cert, key
 
 
-class TlsFaultServer(FaultServer):
-    """tests/faultserver.py's server behind TLS."""
-
-    def __init__(self, cert: Path, key: Path):
-        super().__init__(stall_seconds=1.0)
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(cert, key)
-
-    def __enter__(self) -> TlsFaultServer:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.socket = self.context.wrap_socket(server.socket, server_side=True)
-        server.faults = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    @property
-    def base(self) -> str:
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 @pytest.fixture
@@ -140,7 +119,7 @@ def servers(certificate, tmp_path, monkeypatch):
     vcf = write_vcf(tmp_path / "served" / "c.vcf.gz", "chr22")
     data = Path(vcf).read_bytes()
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
-    with TlsFaultServer(*certificate) as tls, FaultServer() as plain:
+    with FaultServer(stall_seconds=1.0, tls=tls_context(*certificate)) as tls, FaultServer() as plain:
         tls.add(VCF_PATH, data)
         plain.add(VCF_PATH, data)
         tls.plan(MOVED, then=f"redirect:{plain.url(VCF_PATH)}")
@@ -214,7 +193,7 @@ def _read(reader: str, url: str, download: dict, tmp_path: Path, capsys) -> None
     if reader == "fetch":
         fetch(url, tmp_path / "fetched.vcf.gz", **UrlPolicy.from_config(download).fetch_options())
     elif reader == "preflight":
-        check_vcf(url, "chr22", INDIVIDUALS, url, Access.from_config(download))
+        check_vcf(url, "chr22", INDIVIDUALS, url, UrlPolicy.from_config(download))
     else:
         _rule_script(reader, url, download, tmp_path, capsys)
 
@@ -251,7 +230,7 @@ def test_the_servers_serve_the_vcf_to_every_reader_when_nothing_is_refused(serve
     tls, _ = servers
     tls.plan("/https-moved.vcf.gz", then=f"redirect:{tls.url(VCF_PATH)}")
     url = tls.url("/https-moved.vcf.gz")
-    access = Access.from_config(_download(False))
+    access = UrlPolicy.from_config(_download(False))
     assert check_vcf(url, "chr22", INDIVIDUALS, url, access).finding.endswith("contig chr22")
     dest = fetch(url, tmp_path / "c.vcf.gz", **access.fetch_options())
     assert dest.read_bytes() == tls.files[VCF_PATH]

@@ -13,8 +13,8 @@ from workdirs import ROOT, _merge
 
 from kgpex.common.config import validate_config
 from kgpex.common.errors import KgpexError
+from kgpex.common.http import UrlPolicy
 from kgpex.preflight.config_checks import (
-    Access,
     check_config,
     check_individual_id,
     check_run_id,
@@ -350,9 +350,9 @@ def test_a_remote_vcf_header_is_read_over_http_without_a_download(tmp_path, monk
         assert check_vcf(url, "chr22", INDIVIDUALS, url).finding.endswith("contig chr22")
         gone = url.replace("c.vcf", "gone.vcf")
         with pytest.raises(KgpexError, match=r"/gone.vcf.gz: cannot read the VCF \(HTTP 404 "):
-            check_vcf(gone, "chr22", INDIVIDUALS, gone, Access(retries=0))
+            check_vcf(gone, "chr22", INDIVIDUALS, gone, UrlPolicy(retries=0))
         # Hosts are checked as download.allowed_hosts says, redirects included.
-        only_loopback = Access(allowed_hosts=("127.0.0.1",), retries=0)
+        only_loopback = UrlPolicy(allowed_hosts=("127.0.0.1",), retries=0)
         check_vcf(url, "chr22", INDIVIDUALS, url, only_loopback)
         with pytest.raises(KgpexError, match=r"host localhost is not in download.allowed_hosts \(127.0.0.1\)"):
             check_vcf(url.replace("127.0.0.1", "localhost"), "chr22", INDIVIDUALS, "x", only_loopback)

@@ -5,10 +5,9 @@ import logging
 import _bootstrap  # noqa: F401
 import pandas as pd
 
-from kgpex.common.io import write_bgzip_indexed, write_table
 from kgpex.common.rulescript import run
 from kgpex.expression.libraries import read_library_choice
-from kgpex.expression.matrices import filtered_genes_table, normalize_expression, tss_bed
+from kgpex.expression.matrices import normalize_expression, write_expression_outputs
 from kgpex.reference.genes import read_genes
 
 log = logging.getLogger("kgpex")
@@ -35,22 +34,7 @@ def main(snakemake):
         cfg["min_counts"], s["genes_pass_counts"], s["genes_pass_both"],
         ",".join(cfg["chromosomes"]), s["genes_on_chromosomes"], s["genes_kept"],
     )
-    out = snakemake.output
-    for matrix, dest in (
-        (result.inverse_normal, out.inverse_normal),
-        (result.tmm_cpm, out.tmm),
-        (result.raw_counts, out.raw),
-    ):
-        write_bgzip_indexed(
-            tss_bed(matrix, genes), dest, seq_col=0, start_col=1, end_col=2,
-            zerobased=True, header_prefix="#",
-        )
-    write_bgzip_indexed(
-        filtered_genes_table(result.inverse_normal.index, genes), out.filtered_genes,
-        seq_col=0, start_col=1, end_col=2, zerobased=True,
-    )
-    write_table(result.factors, out.factors, index=False)
-    write_table(result.gene_filter, out.gene_filter, index=True, index_label="gene_id")
+    write_expression_outputs(result, genes, snakemake.output)
 
 
 run(main, snakemake)  # noqa: F821

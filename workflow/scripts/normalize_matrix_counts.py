@@ -7,7 +7,8 @@ import _bootstrap  # noqa: F401
 import pandas as pd
 
 from kgpex.common.rulescript import run
-from kgpex.matrix_input.normalize import normalize_counts, write_counts_outputs
+from kgpex.expression.matrices import write_expression_outputs
+from kgpex.matrix_input.normalize import normalize_counts
 from kgpex.reference.genes import read_genes
 
 
@@ -29,7 +30,7 @@ def main(snakemake):
         cfg["min_counts"], s["genes_pass_counts"], s["genes_pass_both"], s["genes_on_chromosomes"],
         s["genes_kept"],
     )
-    write_counts_outputs(result, genes, snakemake.output)
+    write_expression_outputs(result, genes, snakemake.output)
 
 
 run(main, snakemake)  # noqa: F821

@@ -14,6 +14,7 @@ import pandas as pd
 
 from kgpex.common.errors import KgpexError
 from kgpex.common.genome import sort_by_position
+from kgpex.common.io import write_bgzip_indexed, write_table
 from kgpex.expression import normalize
 
 # Header of expression_filteredGenes.{TAG}.txt.gz: MAGE's confirmed column names (chrom,
@@ -142,3 +143,26 @@ def normalize_expression(
         gene_filter=gene_filter,
         summary=summary,
     )
+
+
+def write_tss_bed(matrix: pd.DataFrame, genes: pd.DataFrame, dest) -> None:
+    """``matrix`` as MAGE's TSS BED (``tss_bed``), bgzipped and tabix-indexed."""
+    write_bgzip_indexed(tss_bed(matrix, genes), dest, seq_col=0, start_col=1, end_col=2,
+                        zerobased=True, header_prefix="#")
+
+
+def write_filtered_genes(gene_ids, genes: pd.DataFrame, dest) -> None:
+    """The filtered-genes table (``filtered_genes_table``), bgzipped and tabix-indexed."""
+    write_bgzip_indexed(filtered_genes_table(gene_ids, genes), dest, seq_col=0, start_col=1,
+                        end_col=2, zerobased=True)
+
+
+def write_expression_outputs(result: NormalizedExpression, genes: pd.DataFrame, out) -> None:
+    """rule normalize_expression's files (and normalize_matrix_counts', the same names): the
+    inverse-normal, TMM and raw TSS BEDs, the filtered-genes table, TMM factors, gene filter."""
+    write_tss_bed(result.inverse_normal, genes, out.inverse_normal)
+    write_tss_bed(result.tmm_cpm, genes, out.tmm)
+    write_tss_bed(result.raw_counts, genes, out.raw)
+    write_filtered_genes(result.inverse_normal.index, genes, out.filtered_genes)
+    write_table(result.factors, out.factors, index=False)
+    write_table(result.gene_filter, out.gene_filter, index=True, index_label="gene_id")

@@ -10,8 +10,14 @@ import pandas as pd
 from scipy import stats
 
 from kgpex.common.errors import KgpexError
+from kgpex.common.io import write_table
 from kgpex.expression import normalize
-from kgpex.expression.matrices import NormalizedExpression, normalize_expression
+from kgpex.expression.matrices import (
+    NormalizedExpression,
+    normalize_expression,
+    write_filtered_genes,
+    write_tss_bed,
+)
 
 
 def quantile_normalize(df: pd.DataFrame) -> pd.DataFrame:
@@ -104,39 +110,9 @@ def normalize_counts(
     )
 
 
-def _write_bed(matrix: pd.DataFrame, genes: pd.DataFrame, dest) -> None:
-    from kgpex.common.io import write_bgzip_indexed
-    from kgpex.expression.matrices import tss_bed
-
-    write_bgzip_indexed(
-        tss_bed(matrix, genes), dest, seq_col=0, start_col=1, end_col=2, zerobased=True, header_prefix="#"
-    )
-
-
-def _write_filtered_genes(gene_ids, genes: pd.DataFrame, dest) -> None:
-    from kgpex.common.io import write_bgzip_indexed
-    from kgpex.expression.matrices import filtered_genes_table
-
-    write_bgzip_indexed(filtered_genes_table(gene_ids, genes), dest, seq_col=0, start_col=1, end_col=2, zerobased=True)
-
-
-def write_counts_outputs(result: NormalizedExpression, genes: pd.DataFrame, out) -> None:
-    """The reads path's files (rule normalize_expression), from ``normalize_counts``."""
-    from kgpex.common.io import write_table
-
-    _write_bed(result.inverse_normal, genes, out.inverse_normal)
-    _write_bed(result.tmm_cpm, genes, out.tmm)
-    _write_bed(result.raw_counts, genes, out.raw)
-    _write_filtered_genes(result.inverse_normal.index, genes, out.filtered_genes)
-    write_table(result.factors, out.factors, index=False)
-    write_table(result.gene_filter, out.gene_filter, index=True, index_label="gene_id")
-
-
 def write_array_outputs(result: NormalizedArray, genes: pd.DataFrame, out) -> None:
     """The inverse-normal and quantile-normalised TSS BEDs, the filtered-genes table, the filter."""
-    from kgpex.common.io import write_table
-
-    _write_bed(result.inverse_normal, genes, out.inverse_normal)
-    _write_bed(result.quantile_log2, genes, out.quantile_log2)
-    _write_filtered_genes(result.inverse_normal.index, genes, out.filtered_genes)
+    write_tss_bed(result.inverse_normal, genes, out.inverse_normal)
+    write_tss_bed(result.quantile_log2, genes, out.quantile_log2)
+    write_filtered_genes(result.inverse_normal.index, genes, out.filtered_genes)
     write_table(result.gene_filter, out.gene_filter, index=True, index_label="gene_id")

@@ -51,12 +51,7 @@ def check_individual_id(individual: str, where: str) -> str:
     return individual
 
 
-# Where reads may go and how hard to try: the config's ``download`` section as every download
-# applies it. One definition, in kgpex.common.http; ``Access`` is its name in preflight.
-Access = UrlPolicy
-
-
-def check_source(source: str, where: str, access: Access | None = None) -> str:
+def check_source(source: str, where: str, access: UrlPolicy | None = None) -> str:
     """A URL of an allowed scheme (and, with ``access``, host), or a plain path; ``where``
     names the field or file/row."""
     if URL_UNSAFE.search(source):
@@ -125,7 +120,7 @@ def check_config(config: dict, produced_under: Iterable[str | os.PathLike] = ())
     that a missing file there is not yet an error.
     """
     produced_under = list(produced_under)
-    access = Access.from_config(config["download"])
+    access = UrlPolicy.from_config(config["download"])
     for item in config_sources(config):
         # Hosts matter only where this run reads (defaults name sources of other methods).
         check_source(item.source, f"config: field '{item.field}'", access if item.used else None)

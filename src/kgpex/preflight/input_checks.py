@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import IO, Iterable
 
 from kgpex.common.errors import KgpexError
-from kgpex.common.http import open_url
+from kgpex.common.http import UrlPolicy, open_url
 from kgpex.common.io import atomic_path, open_text
 from kgpex.common.sources import local_path
 from kgpex.preflight.config_checks import (
     MD5,
-    Access,
     check_individual_id,
     check_run_id,
     check_source,
@@ -134,7 +133,7 @@ def _check_gene_attributes(line: str, label: str, n: int) -> None:
 HEADER_LIMIT = 16 << 20
 
 
-def _open_source(source: str, label: str, access: Access) -> IO[bytes]:
+def _open_source(source: str, label: str, access: UrlPolicy) -> IO[bytes]:
     """A byte stream of a local file or a URL (http, https, ftp); retried on network errors.
 
     URLs are opened by ``kgpex.common.http.open_url``: the same URL and redirect policy as
@@ -206,7 +205,7 @@ def _header_text(stream: IO[bytes], label: str) -> str:
 
 
 def vcf_header(
-    source: str, label: str, access: Access | None = None
+    source: str, label: str, access: UrlPolicy | None = None
 ) -> tuple[list[str], list[str]]:
     """Samples and contigs of a VCF (local path or URL), from its header only.
 
@@ -217,7 +216,7 @@ def vcf_header(
 
     import pysam
 
-    with _open_source(source, label, access or Access()) as stream:
+    with _open_source(source, label, access or UrlPolicy()) as stream:
         text = _header_text(stream, label)
     with tempfile.TemporaryDirectory(prefix="kgpex-preflight-") as tmp:
         header_file = Path(tmp) / "header.vcf"
@@ -235,7 +234,7 @@ def vcf_header(
 
 
 def check_vcf(
-    source: str, chrom: str, individuals: Iterable[str], label: str, access: Access | None = None
+    source: str, chrom: str, individuals: Iterable[str], label: str, access: UrlPolicy | None = None
 ) -> Finding:
     """The VCF has samples, every individual among them, and ``chrom`` (or its bare name)."""
     samples, contigs = vcf_header(source, label, access)
@@ -278,7 +277,7 @@ def check_resolved_samples(
     individuals: str | os.PathLike,
     runs: str | os.PathLike,
     sources: str | os.PathLike,
-    access: Access | None = None,
+    access: UrlPolicy | None = None,
 ) -> tuple[list[str], list[Finding]]:
     """The resolved sheets' IDs, URLs (scheme, host) and md5s; returns the individuals."""
     cohort = []
@@ -320,7 +319,7 @@ def check_inputs(
 
     ``download``: the config's download section (allowed hosts, timeout, retries).
     """
-    access = Access.from_config(download or {})
+    access = UrlPolicy.from_config(download or {})
     cohort, findings = check_resolved_samples(individuals, runs, sources, access)
     findings.append(check_gtf(gtf, vcf_sources, gene_records, label=gtf_label))
     for chrom, source in vcf_sources.items():
