@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from workdirs import GENERATED, ROOT, _link_or_copy, link_tree  # noqa: E402
+from workdirs import GENERATED, ROOT, link_tree, scratch_workdir  # noqa: E402
 
 import yaml  # noqa: E402
 
@@ -47,19 +47,13 @@ def checkout(rev: str, dest: Path) -> Path:
 
 def scratch(tree: Path, dest: Path, finished: Path, generated: Path) -> Path:
     """A working directory for ``tree``'s demo config, holding the finished run's quantifications."""
-    (dest / "config").mkdir(parents=True)
-    config = yaml.safe_load((tree / "config/config.yaml").read_text())
-    (dest / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    for name in ("individuals.tsv", "runs.tsv"):
-        (dest / "resources/demo").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(tree / "resources/demo" / name, dest / "resources/demo" / name)
-    shutil.copytree(generated, dest / GENERATED, copy_function=_link_or_copy)
+    scratch_workdir(dest, root=tree, generated=generated)
     # A fresh checkout's sheets are newer than the generated cohort, which would make Snakemake
     # regenerate it (and quantify again): date them back to the cohort's own time.
     oldest = min(p.stat().st_mtime for p in generated.rglob("*") if p.is_file()) - 1
     for name in ("individuals.tsv", "runs.tsv"):
         os.utime(dest / "resources/demo" / name, (oldest, oldest))
-    cohort = config["cohort"]
+    cohort = yaml.safe_load((dest / "config/config.yaml").read_text())["cohort"]
     for part in QUANTIFIED:
         link_tree(finished / part, dest / "results" / cohort / part)
     return dest / "results" / cohort

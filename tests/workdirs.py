@@ -24,24 +24,27 @@ def _merge(base: dict, overrides: dict) -> dict:
     return base
 
 
-def scratch_workdir(dest: Path, overrides: dict | None = None, reuse_demo: bool = True) -> Path:
-    """Make ``dest`` a working directory for the demo config, with ``overrides`` merged into it.
+def scratch_workdir(dest: Path, overrides: dict | None = None, reuse_demo: bool = True,
+                    root: Path = ROOT, generated: Path | None = None) -> Path:
+    """Make ``dest`` a working directory for ``root``'s demo config (this checkout's unless
+    given), with ``overrides`` merged into it.
 
-    With ``reuse_demo`` the generated demo cohort (if the repository has one) is hard-linked in,
-    so the scratch run does not spend time regenerating it; rules replace files by rename, so
-    the repository's copies are never written through the links.
+    With ``reuse_demo`` the generated demo cohort (``generated``, by default the repository's, if
+    it has one) is hard-linked in, so the scratch run does not spend time regenerating it; rules
+    replace files by rename, so the linked copies are never written through the links.
     """
     dest = Path(dest)
     (dest / "config").mkdir(parents=True, exist_ok=True)
-    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    config = yaml.safe_load((root / "config/config.yaml").read_text())
     _merge(config, overrides or {})
     (dest / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     sheets = dest / "resources/demo"
     sheets.mkdir(parents=True, exist_ok=True)
     for name in ("individuals.tsv", "runs.tsv"):
-        shutil.copy2(ROOT / "resources/demo" / name, sheets / name)
-    if reuse_demo and (ROOT / GENERATED).is_dir() and not (dest / GENERATED).exists():
-        shutil.copytree(ROOT / GENERATED, dest / GENERATED, copy_function=_link_or_copy)
+        shutil.copy2(root / "resources/demo" / name, sheets / name)
+    generated = generated or ROOT / GENERATED
+    if reuse_demo and generated.is_dir() and not (dest / GENERATED).exists():
+        shutil.copytree(generated, dest / GENERATED, copy_function=_link_or_copy)
     return dest
 
 
