@@ -83,6 +83,19 @@ def per_run(pattern):
     return lambda wildcards: expand(pattern, run=cohort_runs())
 
 
+def after_checkpoint(gate):
+    """An input function that holds a job back until the checkpoint ``gate`` has run, and adds
+    no file once it has: re-running the gate never re-runs the job (what ancient() was for).
+    Not ancient(): Snakemake 9.27 drops every job reachable from a job that must run only
+    through an ancient input (tests/test_snakemake_ancient_checkpoint.py)."""
+
+    def inputs(wildcards):
+        gate.get()
+        return []
+
+    return inputs
+
+
 @functools.lru_cache(maxsize=4)
 def _run_layouts(sources, mtime):
     # Read once per version of run_sources.tsv, not once per run's job.

@@ -18,7 +18,7 @@ rule download_fastq:
         # ancient: editing the runs sheet rewrites the resolved sources, which must not make
         # every finished run download again; each file is md5-checked on its own.
         checked=ancient(RESOLVED_SOURCES),
-        inputs_checked=ancient(INPUTS_CHECKED),
+        inputs_checked=AFTER_INPUTS_CHECKED,
     output:
         mate1=fastq_output(f"{DOWNLOAD}/{{run}}_1.fastq.gz"),
         mate2=fastq_output(f"{DOWNLOAD}/{{run}}_2.fastq.gz"),

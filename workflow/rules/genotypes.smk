@@ -15,7 +15,7 @@ if not AUTOSOMES:
 rule download_vcf:
     input:
         lambda wildcards: VCF_LOCAL_INPUTS[wildcards.chrom],
-        inputs_checked=ancient(INPUTS_CHECKED),
+        inputs_checked=AFTER_INPUTS_CHECKED,
     output:
         vcf=f"{GENOTYPES}/vcf/{{chrom}}.vcf.gz",
         tbi=f"{GENOTYPES}/vcf/{{chrom}}.vcf.gz.tbi",
@@ -45,7 +45,7 @@ rule cohort_genotypes:
         vcf=rules.download_vcf.output.vcf,
         tbi=rules.download_vcf.output.tbi,
         individuals=RESOLVED_INDIVIDUALS,
-        inputs_checked=ancient(INPUTS_CHECKED),
+        inputs_checked=AFTER_INPUTS_CHECKED,
     output:
         multiext(f"{GENOTYPES}/{{chrom}}", ".pgen", ".pvar", ".psam"),
     log:

@@ -16,7 +16,8 @@ RESOLVED_INDIVIDUALS = f"{SAMPLES}/individuals.tsv"
 RESOLVED_RUNS = f"{SAMPLES}/runs.tsv"
 RESOLVED_SOURCES = f"{SAMPLES}/run_sources.tsv"
 
-# preflight.smk: rule check_inputs, an (ancient) input of every job that reads the checked files.
+# preflight.smk: the checkpoint check_inputs writes it; every job that reads the checked files
+# waits for it (AFTER_INPUTS_CHECKED).
 INPUTS_CHECKED = f"{RESULTS}/preflight/inputs_checked.tsv"
 
 # download.smk: each run's FASTQs (kgpex.quantify.salmon.fastq_inputs names them for salmon).

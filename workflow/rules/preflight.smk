@@ -2,9 +2,12 @@
 # file and field. Logic: kgpex.preflight.config_checks, kgpex.preflight.input_checks.
 # - Now, while Snakemake reads the workflow: the config's URLs and paths (scheme; local files
 #   exist unless the demo rule makes them), shell-bound option strings, salmon's k.
-# - Rule check_inputs: the GTF's gene records and chromosome names, each VCF's header (samples,
-#   cohort, chromosome) and the resolved sheets' IDs and URLs. download_fastq, salmon_index,
-#   salmon_quant, download_vcf and cohort_genotypes take its output as an (ancient) input.
+# - Checkpoint check_inputs: the GTF's gene records and chromosome names, each VCF's header
+#   (samples, cohort, chromosome) and the resolved sheets' IDs and URLs. download_fastq,
+#   salmon_index, salmon_quant, download_vcf and cohort_genotypes wait for it through
+#   AFTER_INPUTS_CHECKED (common.smk after_checkpoint), which adds no file once it has passed: a
+#   re-check never redoes them. A checkpoint, not an ancient() input: Snakemake 9.27 drops the
+#   jobs behind an ancient input whose maker must run (tests/test_snakemake_ancient_checkpoint.py).
 # Included after demo.smk (DEMO_DIR) and before the stages whose rules need INPUTS_CHECKED; the
 # reference and genotype inputs it checks are named in paths.smk.
 from kgpex.preflight import config_checks, input_checks
@@ -15,7 +18,7 @@ except KgpexError as err:
     _stop(err)
 
 
-rule check_inputs:
+checkpoint check_inputs:
     input:
         individuals=RESOLVED_INDIVIDUALS,
         runs=RESOLVED_RUNS,
@@ -45,3 +48,7 @@ rule check_inputs:
         download=config["download"],
     script:
         "../scripts/check_inputs.py"
+
+
+# The input of every job that reads the checked files (see the top of this file).
+AFTER_INPUTS_CHECKED = after_checkpoint(checkpoints.check_inputs)

@@ -17,7 +17,7 @@ rule salmon_quant:
     input:
         unpack(salmon_reads),
         index=SALMON_INDEX,
-        inputs_checked=ancient(INPUTS_CHECKED),
+        inputs_checked=AFTER_INPUTS_CHECKED,
     output:
         quant=SALMON_QUANT,
         lib_format=SALMON_LIB_FORMAT,

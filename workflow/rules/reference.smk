@@ -84,7 +84,7 @@ SALMON_INDEX_INPUTS = (
 rule salmon_index:
     input:
         **SALMON_INDEX_INPUTS,
-        inputs_checked=ancient(INPUTS_CHECKED),
+        inputs_checked=AFTER_INPUTS_CHECKED,
     output:
         directory(SALMON_INDEX),
     log:
@@ -110,7 +110,7 @@ rule salmon_index:
 rule annotate_genes:
     input:
         gtf=REFERENCE_FILES["annotation"],
-        inputs_checked=ancient(INPUTS_CHECKED),
+        inputs_checked=AFTER_INPUTS_CHECKED,
     output:
         genes=GENES,
         tx2gene=TX2GENE,
