@@ -140,3 +140,20 @@ def local_input(source):
 def fastq_output(path):
     """FASTQs are temporary unless download.keep_fastq is set."""
     return path if config["download"]["keep_fastq"] else temp(path)
+
+
+# A job that no node of its partition can run pends forever on SLURM (Reason=PartitionConfig)
+# while Snakemake polls in silence: stop before the first submission instead, with one line.
+# Snakemake calls onstart after building the DAG and before scheduling any job (never in a
+# dry-run); _stop's SystemExit leaves through Snakemake's lock, exit status 1, no traceback.
+onstart:
+    if getattr(workflow.executor_plugin, "name", None) == "slurm":
+        from kgpex.common.slurm import check as check_slurm_limits
+        from kgpex.common.slurm import workflow_requests
+
+        try:
+            line = check_slurm_limits(workflow_requests(workflow))
+        except KgpexError as err:
+            _stop(err)
+        if line:
+            _stop(line)
