@@ -3,6 +3,7 @@
 # default `-l A` lets salmon detect the library type, which select_libraries records in
 # library_types.tsv. A paired run gives salmon `-1/-2`, a single-end run `-r` (its layout in
 # run_sources.tsv; kgpex.quantify.salmon names the FASTQs and builds the read options).
+from kgpex.common.diskspace import SHELL_DISK_CHECK
 from kgpex.quantify.salmon import fastq_inputs, read_options
 
 SALMON_LIBTYPE = "IU" if config["salmon"]["settings"] == "mage" else "A"
@@ -40,12 +41,21 @@ rule salmon_quant:
         # (from salmon_reads, not input: params are evaluated before the checkpoint is done)
         reads=lambda wildcards: read_options(SALMON_LIBTYPE, salmon_reads(wildcards)),
         extra=config["salmon"]["extra_args"],
+        # The shell function kgpex_disk_check (kgpex.common.diskspace).
+        disk_check=SHELL_DISK_CHECK,
     shell:
         # params.extra stays unquoted (several options); preflight allows no shell syntax in it.
         # salmon writes into a hidden folder renamed into place when it is done: Snakemake 9.27
         # does not recheck the incomplete markers of jobs found through a checkpoint (these are),
         # so files of a killed salmon must never carry their final names.
+        # salmon 1.10 exits 0 when its output filesystem is full, leaving files empty or cut
+        # short: kgpex_disk_check checks them and turns a full disk into one line (rule
+        # salmon_quant: <outdir>: no space left on device ...), removing the hidden folder.
+        "{params.disk_check}"
         "rm -rf {params.partial:q}"
-        " && salmon quant -i {input.index:q} {params.reads}"
-        " -p {threads} --validateMappings {params.extra} -o {params.partial:q} > {log:q} 2>&1"
+        " && if salmon quant -i {input.index:q} {params.reads}"
+        " -p {threads} --validateMappings {params.extra} -o {params.partial:q} > {log:q} 2>&1;"
+        " then rc=0; else rc=$?; fi"
+        " && kgpex_disk_check salmon_quant salmon $rc {params.partial:q} {params.outdir:q}"
+        " {log:q} quant.sf lib_format_counts.json aux_info/meta_info.json"
         " && rm -rf {params.outdir:q} && mv {params.partial:q} {params.outdir:q}"

@@ -2,6 +2,8 @@
 # Logic: kgpex.common.fetch (download, MD5SUMS), kgpex.reference.annotation (GTF -> genes,
 # tx2gene, TSS BED; the genes table's format: kgpex.reference.genes). REFERENCE_FILES,
 # SALMON_INDEX, GENES and TX2GENE, which later stages read: paths.smk.
+from kgpex.common.diskspace import SHELL_DISK_CHECK
+
 # MAGE indexed transcripts only, so "mage" salmon settings turn decoys off.
 SALMON_DECOYS = config["reference"]["decoys"] and config["salmon"]["settings"] != "mage"
 if SALMON_DECOYS and not config["reference"]["genome_url"]:
@@ -14,6 +16,13 @@ REFERENCE_SOURCES = {
 if SALMON_DECOYS:
     REFERENCE_SOURCES["genome"] = config["reference"]["genome_url"]
 MD5SUMS_URL = config["reference"]["md5sums_url"]
+# The files of a whole salmon index (a dense pufferfish index); mphf.bin, written last and
+# silently cut short when the disk fills, must be as large as salmon's log says.
+SALMON_INDEX_FILES = (
+    "versionInfo.json info.json complete_ref_lens.bin:bin ctable.bin:bin ctg_offsets.bin:bin"
+    " pos.bin:bin seq.bin:bin refseq.bin:bin reflengths.bin:bin refAccumLengths.bin:bin"
+    " rank.bin:bin 'mphf.bin:bin>=mphf size'"
+)
 
 
 rule download_reference:
@@ -102,9 +111,20 @@ rule salmon_index:
         decoys=lambda wildcards, input: (
             f"--decoys {input.decoys}" if SALMON_DECOYS else ""
         ),
+        # The shell function kgpex_disk_check (kgpex.common.diskspace).
+        disk_check=SHELL_DISK_CHECK,
+        index_files=SALMON_INDEX_FILES,
     shell:
-        "salmon index --transcripts {input.targets:q} --index {output:q} --kmerLen {params.kmer}"
-        " --gencode {params.decoys} --threads {threads} > {log:q} 2>&1"
+        # salmon 1.10 index on a full disk fails ("Failed to write", a crash) or, worse, exits 0
+        # with mphf.bin cut short (salmon quant then hangs loading it): kgpex_disk_check turns
+        # either into one line (rule salmon_index: <index>: no space left on device ...) and
+        # removes the index.
+        "{params.disk_check}"
+        "if salmon index --transcripts {input.targets:q} --index {output:q}"
+        " --kmerLen {params.kmer} --gencode {params.decoys} --threads {threads} > {log:q} 2>&1;"
+        " then rc=0; else rc=$?; fi"
+        " && kgpex_disk_check salmon_index salmon $rc {output:q} {output:q} {log:q}"
+        " {params.index_files}"
 
 
 rule annotate_genes:

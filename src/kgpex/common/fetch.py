@@ -4,9 +4,11 @@
 it) to ``dest`` through ``<dest>.partial``: interrupted transfers resume (HTTP Range, FTP REST),
 network errors, server errors, stalls longer than the timeout and transfers that fail
 verification are retried with exponential backoff, and the size, md5 and an optional content
-check are verified before the file gets its final name. Only hosts on the allowed list are
-contacted, redirects included. Only the standard library is used, so the module runs in any
-conda env or container that has Python.
+check are verified before the file gets its final name. A full disk is not retried: it stops at
+once with one line naming ``dest`` (the partial file of an HTTP/FTP transfer stays, so the rerun
+after space is freed resumes). Only hosts on the allowed list are contacted, redirects included.
+Only the standard library is used, so the module runs in any conda env or container that has
+Python.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlparse
 
+from kgpex.common.diskspace import is_no_space, naming_no_space, no_space_error
 from kgpex.common.errors import KgpexError
 from kgpex.common.http import UrlPolicy, open_url
 
@@ -104,7 +107,8 @@ def fetch(
     except KgpexError as err:
         raise KgpexError(f"{prefix}{err}") from None
     where = f"{prefix}{source}" + (f" (given as {url})" if source != url else "")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    with naming_no_space(dest, f"while downloading {where}"):
+        dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".partial")
     md5 = md5.strip().lower() if md5 else None
     size = int(size) if size not in (None, "") else None
@@ -134,6 +138,12 @@ def fetch(
         except TransientError as why:
             err = why
         except (OSError, http.client.HTTPException, EOFError) as why:
+            if is_no_space(why):
+                # Retrying cannot help. A local copy starts from scratch anyway: free its space.
+                full = no_space_error(dest, why, f"while downloading {where}")
+                if urlparse(source).scheme == "file":
+                    partial.unlink(missing_ok=True)
+                raise full from why
             # URLError, timeouts (stalls), refused/reset connections, IncompleteRead.
             err = why
         attempt += 1

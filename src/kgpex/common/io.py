@@ -1,5 +1,5 @@
-"""File plumbing: atomic output (nothing half-written ever carries the final name), reading
-plain or gzipped text, and file hashes."""
+"""File plumbing: atomic output (nothing half-written ever carries the final name; a full disk is
+one line naming the file), reading plain or gzipped text, and file hashes."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, TextIO
 
+from kgpex.common.diskspace import naming_no_space
 from kgpex.common.errors import KgpexError
 
 CHUNK = 1 << 20
@@ -26,10 +27,15 @@ def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; rename it to ``dest`` only if the block succeeds.
 
     ``suffix`` keeps an extension on the temporary name for tools that infer formats from it.
+    An ENOSPC/EDQUOT OSError in the block becomes a KgpexError naming ``dest`` ("no space left
+    on device", the free space and the mount point; kgpex.common.diskspace), the OSError chained.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".partial{suffix}", dir=dest.parent)
+    with naming_no_space(dest):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{dest.name}.", suffix=f".partial{suffix}", dir=dest.parent
+        )
     os.close(fd)
     # mkstemp creates 0600; give the file the mode an ordinary open() would (0666 less umask).
     umask = os.umask(0)
@@ -37,8 +43,9 @@ def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~umask)
     tmp = Path(tmp)
     try:
-        yield tmp
-        os.replace(tmp, dest)
+        with naming_no_space(dest):
+            yield tmp
+            os.replace(tmp, dest)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -12,6 +12,7 @@ import tempfile
 import zlib
 from pathlib import Path
 
+from kgpex.common.diskspace import no_space_error, tool_ran_out_of_space
 from kgpex.common.errors import KgpexError
 from kgpex.common.fetch import CHUNK, _describe
 
@@ -108,7 +109,9 @@ def sra_to_fastq(
     with tempfile.TemporaryDirectory(prefix=f".{run}.sra.", dir=outdir) as work:
         work = Path(work)
         _run_tool(
-            run, ["prefetch", run, "--max-size", "u", "--output-directory", str(work / "sra")]
+            run,
+            ["prefetch", run, "--max-size", "u", "--output-directory", str(work / "sra")],
+            finals,
         )
         _run_tool(
             run,
@@ -123,12 +126,13 @@ def sra_to_fastq(
                 "--temp",
                 str(work / "tmp"),
             ],
+            finals,
         )
         mates = _dumped_reads(run, work / "fastq", layout)
         gzipped, counts = [], []
-        for mate in mates:
+        for mate, final in zip(mates, finals):
             target = mate.with_name(mate.name + ".gz")
-            _gzip(run, mate, target, threads)
+            _gzip(run, mate, target, threads, final)
             counts.append(check_fastq_gz(target))
             gzipped.append(target)
         if len(counts) == 2 and counts[0] != counts[1]:
@@ -164,13 +168,17 @@ def _dumped_reads(run: str, fastq_dir: Path, layout: str) -> list[Path]:
     return [fastq_dir / reads[0]]
 
 
-def _run_tool(run: str, cmd: list[str]) -> None:
+def _run_tool(run: str, cmd: list[str], writes: tuple[Path, ...] = ()) -> None:
+    """Run an sra-tools command; a failure is one line (on a full disk: naming ``writes``)."""
     log.info("SRA fallback for %s: %s", run, " ".join(cmd))
     proc = subprocess.run(cmd, capture_output=True, text=True)
     for stream in (proc.stdout, proc.stderr):
         for line in stream.splitlines():
             log.info("%s: %s", cmd[0], line)
     if proc.returncode != 0:
+        work = Path(cmd[-1])  # every command here ends with a folder it writes into
+        if writes and tool_ran_out_of_space(proc.stdout + proc.stderr, work):
+            raise no_space_error(writes, doing=f"in the SRA fallback for {run} ({cmd[0]})")
         last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or [""])[-1]
         raise KgpexError(
             f"SRA fallback for {run}: '{' '.join(cmd[:2])}' failed with exit code "
@@ -178,7 +186,7 @@ def _run_tool(run: str, cmd: list[str]) -> None:
         )
 
 
-def _gzip(run: str, source: Path, target: Path, threads: int) -> None:
+def _gzip(run: str, source: Path, target: Path, threads: int, writes: Path | None = None) -> None:
     pigz = shutil.which("pigz")
     cmd = (
         [pigz, "-p", str(max(1, threads)), "-c", str(source)]
@@ -188,6 +196,8 @@ def _gzip(run: str, source: Path, target: Path, threads: int) -> None:
     with open(target, "wb") as out:
         proc = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
+        if tool_ran_out_of_space(proc.stderr, target):
+            raise no_space_error(writes or target, doing=f"in the SRA fallback for {run} (gzip)")
         raise KgpexError(
             f"SRA fallback for {run}: {cmd[0]} {source.name} failed: {proc.stderr.strip()}"
         )

@@ -38,6 +38,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from kgpex.common.diskspace import NoSpaceError, no_space_error, tool_ran_out_of_space
 from kgpex.common.errors import KgpexError
 from kgpex.genotypes.plink import first_error, read_psam_ids, run_plink2
 from kgpex.genotypes.variants import write_variant_ids
@@ -188,6 +189,7 @@ def cohort_genotypes(
             maf,
             min_minor_allele_samples,
             threads,
+            writes=f"{out_prefix}.pgen",
         )
         if not _has_records(cohort_bcf):
             raise KgpexError(
@@ -199,6 +201,7 @@ def cohort_genotypes(
             tmp / "imported",
             threads,
             memory_mb,
+            writes=f"{out_prefix}.pgen",
         )
         cohort_bcf.unlink()
         n_variants, duplicates = write_variant_ids(
@@ -231,6 +234,7 @@ def cohort_genotypes(
                 final,
                 threads,
                 memory_mb,
+                writes=f"{out_prefix}.pgen",
             )
             n_variants -= len(duplicates)
         with open(f"{final}.psam", "w") as fh:
@@ -262,6 +266,7 @@ def _stream_cohort_bcf(
     maf: float,
     min_minor_allele_samples: int,
     threads: int,
+    writes: str | None = None,
 ) -> None:
     samples_file = tmp / "samples.txt"
     samples_file.write_text("\n".join(samples) + "\n")
@@ -273,7 +278,7 @@ def _stream_cohort_bcf(
     fifo = tmp / "checker.fifo"
     os.mkfifo(fifo)
 
-    pipeline = _Pipeline(tmp)
+    pipeline = _Pipeline(tmp, writes)
     try:
         select = pipeline.start(
             "bcftools view (select cohort)",
@@ -358,6 +363,8 @@ def _stream_cohort_bcf(
             pipeline.kill()
         try:
             pipeline.wait()
+        except NoSpaceError:
+            raise
         except KgpexError as err:
             raise KgpexError(f"{vcf}: {chrom}: {err}") from None
     finally:
@@ -365,10 +372,12 @@ def _stream_cohort_bcf(
 
 
 class _Pipeline:
-    """Processes chained by pipes; each one's stderr kept in a file for the error message."""
+    """Processes chained by pipes; each one's stderr kept in a file for the error message. A
+    failure on a full disk (bcftools says only "File write failed") names ``writes``."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, writes: str | None = None):
         self.tmp = tmp
+        self.writes = writes
         self.steps: list[tuple[str, subprocess.Popen, Path]] = []
 
     def start(self, name, cmd, stdin=None, stdout=subprocess.PIPE) -> subprocess.Popen:
@@ -403,7 +412,10 @@ class _Pipeline:
             # The most upstream real failure is the cause; the others starved, choked on a
             # closed pipe (SIGPIPE) or were killed here (SIGKILL) after it.
             name, proc, err = failed[0]
-            raise KgpexError(f"{name} failed ({proc.returncode}): {first_error(err.read_text())}")
+            text = err.read_text()
+            if tool_ran_out_of_space(text, self.tmp):
+                raise no_space_error(self.writes or self.tmp, doing=f"in {name}")
+            raise KgpexError(f"{name} failed ({proc.returncode}): {first_error(text)}")
 
 
 def _has_records(bcf: Path) -> bool:

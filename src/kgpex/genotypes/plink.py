@@ -7,6 +7,7 @@ import logging
 import subprocess
 from pathlib import Path
 
+from kgpex.common.diskspace import no_space_error, tool_ran_out_of_space
 from kgpex.common.errors import KgpexError
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,12 @@ def read_psam_ids(path: str | Path) -> list[str]:
     return ids
 
 
-def run_plink2(args: list[str], out: Path, threads: int, memory_mb: int) -> None:
-    """plink2 ``args`` with ``--out out``; a failure raises with plink2's error line."""
+def run_plink2(
+    args: list[str], out: Path, threads: int, memory_mb: int, writes: str | Path | None = None
+) -> None:
+    """plink2 ``args`` with ``--out out``; a failure raises with plink2's error line, or, when
+    the disk of ``out`` is full, with one line naming ``writes`` (the output the files become;
+    default ``out``) and "no space left on device"."""
     cmd = [
         "plink2",
         *args,
@@ -53,6 +58,8 @@ def run_plink2(args: list[str], out: Path, threads: int, memory_mb: int) -> None
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
+        if tool_ran_out_of_space(proc.stdout + proc.stderr, out):
+            raise no_space_error(writes or out, doing=f"in plink2 {args[0]}")
         raise KgpexError(
             f"plink2 {args[0]} {args[1]} failed: {first_error(proc.stdout + proc.stderr)}"
         )
