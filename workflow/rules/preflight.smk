@@ -6,7 +6,9 @@
 #   (samples, cohort, chromosome) and the resolved sheets' IDs and URLs. download_fastq,
 #   salmon_index, salmon_quant, download_vcf and cohort_genotypes wait for it through
 #   AFTER_INPUTS_CHECKED (common.smk after_checkpoint), which adds no file once it has passed: a
-#   re-check never redoes them. A checkpoint, not an ancient() input: Snakemake 9.27 drops the
+#   re-check never redoes them. Each gate costs its job a second creation while Snakemake
+#   builds the DAG (the MAGE-scale dry-run takes 1.6x as long). salmon_quant keeps its gate: without
+#   it, a re-check after restored results re-ran every quantification (its temporary FASTQs). A checkpoint, not an ancient() input: Snakemake 9.27 drops the
 #   jobs behind an ancient input whose maker must run (tests/test_snakemake_ancient_checkpoint.py).
 # Included after demo.smk (DEMO_DIR) and before the stages whose rules need INPUTS_CHECKED; the
 # reference and genotype inputs it checks are named in paths.smk.
