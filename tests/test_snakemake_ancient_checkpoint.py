@@ -89,17 +89,22 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def fresh_workdir(workdir: Path, snakefile: str) -> Path:
+    """A folder with the workflow, its sheet (samples a and b) and their reads."""
+    (workdir / "reads").mkdir(parents=True)
+    (workdir / "Snakefile").write_text(snakefile)
+    (workdir / "sheet.txt").write_text("a b\n")
+    for sample in "ab":
+        (workdir / "reads" / f"{sample}.txt").write_text(f"{sample}\n")
+    return workdir
+
+
 def restored_results(tmp_path: Path, snakefile: str) -> Path:
     """A finished run's sheets, input check and per-run results, restored into a fresh folder
     (times kept, as ``cp -a`` keeps them) whose run table is then fetched again, so the
     checkpoint re-runs; the downstream result agg.txt is not restored."""
-    first, second = tmp_path / "first", tmp_path / "second"
-    for workdir in (first, second):
-        (workdir / "reads").mkdir(parents=True)
-        (workdir / "Snakefile").write_text(snakefile)
-        (workdir / "sheet.txt").write_text("a b\n")
-        for sample in "ab":
-            (workdir / "reads" / f"{sample}.txt").write_text(f"{sample}\n")
+    first = fresh_workdir(tmp_path / "first", snakefile)
+    second = fresh_workdir(tmp_path / "second", snakefile)
     finished = _snakemake(first)
     assert finished.returncode == 0, finished.stderr
     assert (first / "agg.txt").read_text() == "a\nb\n"
@@ -141,12 +146,7 @@ def test_the_checkpoint_gate_keeps_every_job(tmp_path):
 
 def test_the_gate_still_orders_the_check_first(tmp_path):
     # A first run: quant may start only once the check has passed.
-    workdir = tmp_path / "fresh"
-    (workdir / "reads").mkdir(parents=True)
-    (workdir / "Snakefile").write_text(GATED)
-    (workdir / "sheet.txt").write_text("a b\n")
-    for sample in "ab":
-        (workdir / "reads" / f"{sample}.txt").write_text(f"{sample}\n")
+    workdir = fresh_workdir(tmp_path / "fresh", GATED)
     proc = _snakemake(workdir)
     assert proc.returncode == 0, proc.stderr
     started = [line.split()[-1].rstrip(":") for line in proc.stderr.splitlines()
