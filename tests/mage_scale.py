@@ -8,6 +8,10 @@ through every rule of the join. IDs, read counts and accessions are drawn from a
 is copied from MAGE's files.
 
     python tests/mage_scale.py DEST [--seed N]   # writes DEST/updated_metadata.tsv, run_table.tsv
+
+The run table shows the swap as first published (original labels, replacement runs present);
+``generate``/``write`` take ``relabelled``, ``replacements`` and ``withdrawn`` for the other states
+a fetched run table can show (``swap_state``).
 """
 
 from __future__ import annotations
@@ -40,8 +44,13 @@ def _coriell(kgp: str) -> str:
     return "GM" + kgp[2:] if kgp.startswith("NA") else kgp
 
 
-def generate(seed: int = 20261122) -> tuple[list[dict], list[dict]]:
-    """(library table rows, run table rows)."""
+def generate(
+    seed: int = 20261122,
+    relabelled: bool = False,
+    replacements: bool = True,
+    withdrawn: tuple[str, ...] = (),
+) -> tuple[list[dict], list[dict]]:
+    """(library table rows, run table rows); the keywords pick the swap's state (``swap_state``)."""
     rng = random.Random(seed)
     pops = [(sup, pop) for sup, names in POPULATIONS.items() for pop in names]
     ids = set(NAMED)
@@ -76,7 +85,33 @@ def generate(seed: int = 20261122) -> tuple[list[dict], list[dict]]:
                 "read_counts": str(reads),
             }
         )
-    return libraries, _runs(libraries, rng)
+    return libraries, swap_state(_runs(libraries, rng), relabelled, replacements, withdrawn)
+
+
+def swap_state(
+    runs: list[dict],
+    relabelled: bool = False,
+    replacements: bool = True,
+    withdrawn: tuple[str, ...] = (),
+) -> list[dict]:
+    """The run table in another state of the 2026 sample swap: ``relabelled`` shows the
+    mislabelled runs as SRA has since 2026-04-03 (sample_alias and sample_title of the true
+    individual; library_name as submitted), ``replacements=False`` drops the replacement runs (an
+    older snapshot), ``withdrawn`` drops those mislabelled runs. The defaults change nothing."""
+    true = {fix.mislabelled_run: fix.true_individual for fix in MAGE_SAMPLE_SWAP}
+    dropped = set(withdrawn)
+    if not replacements:
+        dropped |= {fix.replacement_run for fix in MAGE_SAMPLE_SWAP}
+    out = []
+    for row in runs:
+        if row["run_accession"] in dropped:
+            continue
+        if relabelled and row["run_accession"] in true:
+            individual = true[row["run_accession"]]
+            title = f"LCL RNA-seq of {individual}"
+            row = {**row, "sample_alias": individual, "sample_title": title}
+        out.append(row)
+    return out
 
 
 def _runs(libraries: list[dict], rng: random.Random) -> list[dict]:
@@ -129,11 +164,12 @@ def _run_row(run: str, individual: str, library_name: str, reads: int) -> dict:
     }
 
 
-def write(dest: str | Path, seed: int = 20261122) -> tuple[Path, Path]:
-    """Write ``updated_metadata.tsv`` and ``run_table.tsv`` under ``dest``; return their paths."""
+def write(dest: str | Path, seed: int = 20261122, **swap) -> tuple[Path, Path]:
+    """Write ``updated_metadata.tsv`` and ``run_table.tsv`` under ``dest``; return their paths.
+    ``swap``: ``generate``'s keywords for the swap's state."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    libraries, runs = generate(seed)
+    libraries, runs = generate(seed, **swap)
     meta, table = dest / "updated_metadata.tsv", dest / "run_table.tsv"
     for path, columns, rows in ((meta, METADATA_COLUMNS, libraries), (table, ENA_FIELDS, runs)):
         with open(path, "w") as fh:

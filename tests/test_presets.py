@@ -165,7 +165,10 @@ def test_sample_swap_uses_the_replacement_runs_and_drops_the_mislabelled_ones(tm
     assert "SRR19762530" not in sheet and "SRR19762653" not in sheet
     mapping = {r["run_accession"]: r for r in read_tsv(out / "run_mapping.tsv")}
     assert mapping["SRR19762530"]["status"] == "excluded"
-    assert mapping["SRR19762530"]["evidence"] == "superseded by SRR37907958 (2026 MAGE sample swap)"
+    assert mapping["SRR19762530"]["evidence"] == (
+        "superseded by SRR37907958 (2026 MAGE sample swap); "
+        "swap state: original labels, replacement present"
+    )
     assert mapping["SRR37907958"]["evidence"].startswith("replaces SRR19762530 (labelled HG00237")
     assert mapping["SRR90000008"]["evidence"] == "sample_alias=NA19238; read_count=5000"
 
@@ -180,12 +183,13 @@ def test_sample_swap_without_replacement_runs_relabels_the_swapped_runs(tmp_path
 
 def test_swap_notice_contradicted_by_the_run_table_fails(tmp_path):
     runs = [r for r in RUNS if r[0] != "SRR19762653"]
-    runs.append(("SRR19762653", "HG00237", "", "", 1500))  # not labelled NA11919 as announced
+    # Neither NA11919 (the original label) nor HG00237 (SRA's 2026-04-03 relabelling).
+    runs.append(("SRR19762653", "HG00096", "", "", 1500))
     with pytest.raises(KgpexError) as excinfo:
         build(tmp_path, runs)
     assert (
-        "SRR19762653 names HG00237, but the 2026 swap notice says it is labelled NA11919: "
-        "decide with an overrides table"
+        "SRR19762653 names HG00096 (sample_alias=HG00096), but the 2026 swap notice says it is "
+        "labelled NA11919 (or, relabelled on SRA, HG00237): decide with an overrides table"
     ) in failure(excinfo)
 
 
@@ -331,7 +335,8 @@ def test_map_run_normalises_tokens():
 
 def test_overriding_a_contradicted_swap_run_settles_it(tmp_path):
     runs = [r for r in RUNS if r[0] != "SRR19762653"]
-    runs.append(("SRR19762653", "HG00237", "", "", 1500))
+    # Labelled neither as announced nor as SRA relabelled it: the overrides table decides.
+    runs.append(("SRR19762653", "HG00096", "", "", 1500))
     _, out = build(tmp_path, runs, ["SRR19762653\tGM11919\tHG00237"])
     assert runs_sheet(out)["SRR19762653"] == ("HG00237", "3", "GM11919")
 

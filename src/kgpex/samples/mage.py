@@ -18,7 +18,10 @@ libraries is *unverified*, so the mapping is resolved from the data and checked:
 2. Tokens naming two different individuals, or no known ID at all, leave the run unmapped.
 3. An explicit overrides table (``run_accession library individual``; ``library`` a sequencing
    ID or ``exclude``) wins over everything.
-4. The 2026 sample swap announced by the MAGE authors is applied (see ``MAGE_SAMPLE_SWAP``).
+4. The 2026 sample swap announced by the MAGE authors is applied (see ``MAGE_SAMPLE_SWAP``) to
+   whichever state the run table shows: the original labels or the SRA relabelling, with or
+   without the replacement runs, or a mislabelled run withdrawn. Each affected run's evidence
+   ends ``swap state: <labels>, <replacement>`` (``_apply_sample_swap``).
 5. Runs whose mapping is documented (``MAGE_KNOWN_RUNS``) must map as documented, each metadata
    library must be claimed by exactly one run, and every run must be mapped or excluded.
 """
@@ -82,6 +85,11 @@ class SwapCorrection:
 # batch) of the run it replaces and the true individual, and the mislabelled run is left out
 # (keeping both would count one library twice). Where a replacement run is not in the run table
 # (an older ENA snapshot), the mislabelled run itself is kept under its true individual.
+# Update of 2026-04-03: the two runs "were re-labeled on SRA before being replaced", so a run table
+# fetched today shows SRR19762530 under NA11919 and SRR19762653 under HG00237. Relabelling changed
+# the sample, not the physical library: in every state a mislabelled run (and its replacement)
+# carries a library of the individual it was labelled as (``labelled_as``) in MAGE's library
+# table, found by a library-naming token, that individual's only library, or the read count.
 MAGE_SAMPLE_SWAP = (
     SwapCorrection("SRR19762530", "HG00237", "NA11919", "SRR37907958"),
     SwapCorrection("SRR19762653", "NA11919", "HG00237", "SRR37907959"),
@@ -122,6 +130,7 @@ class Assignment:
     individual: str | None
     evidence: str
     excluded: bool = False
+    reported: bool = False  # unresolved, and its problem already listed on its own line
 
 
 def read_metadata(path: str | Path, label: str | None = None) -> Metadata:
@@ -211,14 +220,19 @@ def read_overrides(path: str | Path, meta: Metadata) -> dict[str, Override]:
     return overrides
 
 
-def _tokens(run: Run) -> list[tuple[str, str]]:
-    """``(field=value evidence, normalised ID)`` for every ID-like token in the sample fields."""
+def _field_tokens(run: Run) -> list[tuple[str, str]]:
+    """``(field name, normalised ID)`` for every ID-like token in the sample fields."""
     found = []
     for name in SAMPLE_FIELDS:
         for m in KGP_TOKEN.finditer(run.fields.get(name, "")):
             suffix = re.sub(r"[_.]", "-", m.group(2) or "")
-            found.append((f"{name}={run.fields[name]}", (m.group(1) + suffix).upper()))
+            found.append((name, (m.group(1) + suffix).upper()))
     return found
+
+
+def _tokens(run: Run) -> list[tuple[str, str]]:
+    """``(field=value evidence, normalised ID)`` for every ID-like token in the sample fields."""
+    return [(f"{name}={run.fields[name]}", token) for name, token in _field_tokens(run)]
 
 
 def map_run(run: Run, meta: Metadata) -> Assignment:
@@ -278,72 +292,225 @@ def map_run(run: Run, meta: Metadata) -> Assignment:
     )
 
 
-def _apply_sample_swap(assign: dict[str, Assignment], overridden: set[str], problems: list[str]):
-    """The MAGE authors' 2026 swap (MAGE_SAMPLE_SWAP), checked against the run table's labels."""
+# The labels a mislabelled run can show (``swap state: <labels>, <replacement>`` in its evidence).
+ORIGINAL_LABELS, RELABELLED, WITHDRAWN = "original labels", "relabelled", "withdrawn"
+UNRECOGNISED_LABELS, OVERRIDDEN = "unrecognised labels", "overridden"
+SWAP_STATE = "swap state"
+
+
+def _named_individuals(run: Run, meta: Metadata) -> dict[str, dict[str, str]]:
+    """field name -> {individual (or an unknown token as it is): field=value evidence}."""
+    named: dict[str, dict[str, str]] = {}
+    for name, token in _field_tokens(run):
+        lib = meta.libraries.get(token)
+        kgp = meta.individual_ids.get(token) or (lib.kgp_id if lib else token)
+        named.setdefault(name, {}).setdefault(kgp, f"{name}={run.fields[name]}")
+    return named
+
+
+def _swap_labels(run: Run, meta: Metadata, fix: SwapCorrection) -> tuple[str | None, str]:
+    """How a mislabelled run is labelled: ``ORIGINAL_LABELS`` (every ID names ``labelled_as``),
+    ``RELABELLED`` (sample_alias/sample_title name ``true_individual`` alone, as SRA shows it
+    since 2026-04-03; library_name may still name the original library), or None (neither);
+    with the first field=value naming an individual, or what the fields name."""
+    named = _named_individuals(run, meta)
+    sample, every = {}, {}  # individual -> the first field=value naming it
+    for name in SAMPLE_FIELDS:
+        for kgp, evidence in named.get(name, {}).items():
+            every.setdefault(kgp, evidence)
+            if name != "library_name":
+                sample.setdefault(kgp, evidence)
+    library = named.get("library_name", {})
+    if every and set(every) <= {fix.labelled_as}:
+        return ORIGINAL_LABELS, next(iter(every.values()))
+    pair = {fix.labelled_as, fix.true_individual}
+    if set(sample) == {fix.true_individual} and set(library) <= pair:
+        return RELABELLED, sample[fix.true_individual]
+    what = ", ".join(f"{k} ({v})" for k, v in sorted(every.items())) or "no 1000 Genomes ID"
+    return None, what
+
+
+def _library_of(run: Run, meta: Metadata, individual: str) -> tuple[Library | None, str]:
+    """The library of ``individual`` that ``run`` carries: the one a token names, else the
+    individual's only library, else the one whose read count equals the run's; with how it was
+    found, or (library None) why not."""
+    libs = meta.by_individual.get(individual, [])
+    if not libs:
+        return None, f"{individual} is not in {meta.label}"
+    named: dict[str, str] = {}
+    for evidence, token in _tokens(run):
+        lib = meta.libraries.get(token)
+        bare = token in meta.individual_ids
+        if lib is not None and lib.kgp_id == individual and (not bare or len(libs) == 1):
+            named.setdefault(lib.sequencing_id, evidence)
+    if len(named) == 1:
+        ((seq_id, evidence),) = named.items()
+        return meta.libraries[seq_id.upper()], f"{individual}'s library {seq_id} ({evidence})"
+    if len(named) > 1:
+        return None, f"names libraries {', '.join(sorted(named))} of {individual}"
+    if len(libs) == 1:
+        return libs[0], f"{individual}'s only library {libs[0].sequencing_id}"
+    by_count = [lib for lib in libs if lib.read_pairs == run.read_count]
+    if len(by_count) == 1:
+        return by_count[0], (
+            f"{individual}'s library {by_count[0].sequencing_id} (read_count={run.read_count})"
+        )
+    names = ", ".join(lib.sequencing_id for lib in libs)
+    count = "NA" if run.read_count is None else run.read_count
+    return None, (
+        f"{individual} has {len(libs)} libraries ({names}) and read_count {count} matches "
+        f"{'several' if by_count else 'none'}"
+    )
+
+
+def _apply_sample_swap(
+    assign: dict[str, Assignment],
+    runs: dict[str, Run],
+    meta: Metadata,
+    overridden: set[str],
+    problems: list[str],
+) -> None:
+    """The MAGE authors' 2026 swap (MAGE_SAMPLE_SWAP) in whichever state the run table shows.
+
+    Per swapped pair: the mislabelled run's labels are the original ones, SRA's relabelling, or
+    neither (one problem line: decide with an overrides table); it may be absent (withdrawn).
+    Both it and its replacement carry a library of ``labelled_as`` (``_library_of``) and are
+    ``true_individual``. With the replacement present the mislabelled run is excluded (one
+    physical library is counted once); without it, the mislabelled run is kept. Every run of the
+    pair gets ``swap state: <labels>, <replacement>`` in its evidence; runs the overrides table
+    names are left to it.
+    """
+    for fix in MAGE_SAMPLE_SWAP:
+        old_acc, new_acc = fix.mislabelled_run, fix.replacement_run
+        # The replacement: usable unless overridden or labelled as someone else.
+        replacement = "no replacement"
+        if new_acc in runs:
+            replacement = "replacement present"
+            named = assign[new_acc].individual
+            if new_acc in overridden:
+                replacement = "replacement overridden"
+            elif named not in (None, fix.true_individual):
+                replacement = "replacement contradicts the notice"
+                message = (
+                    f"{new_acc} names {named}, but the 2026 swap notice says it is "
+                    f"{fix.true_individual}: decide with an overrides table"
+                )
+                problems.append(message)
+                assign[new_acc] = Assignment(new_acc, None, None, message, reported=True)
+        # The mislabelled run.
+        old_library = None
+        if old_acc not in runs:
+            labels = WITHDRAWN
+        elif old_acc in overridden:
+            labels = OVERRIDDEN
+        else:
+            labels, label_evidence = _swap_labels(runs[old_acc], meta, fix)
+            if labels is None:
+                labels = UNRECOGNISED_LABELS
+                message = (
+                    f"{old_acc} names {label_evidence}, but the 2026 swap notice says it is "
+                    f"labelled {fix.labelled_as} (or, relabelled on SRA, {fix.true_individual}): "
+                    "decide with an overrides table"
+                )
+                problems.append(message)
+                evidence = f"{message}; {SWAP_STATE}: {labels}, {replacement}"
+                assign[old_acc] = Assignment(old_acc, None, None, evidence, reported=True)
+            else:
+                state = f"{SWAP_STATE}: {labels}, {replacement}"
+                old_library, how = _library_of(runs[old_acc], meta, fix.labelled_as)
+                if replacement == "replacement present":
+                    assign[old_acc] = Assignment(
+                        old_acc,
+                        old_library,
+                        fix.true_individual,
+                        f"superseded by {new_acc} (2026 MAGE sample swap); {state}",
+                        excluded=True,
+                    )
+                elif old_library is None:
+                    assign[old_acc] = Assignment(
+                        old_acc, None, fix.true_individual, f"{label_evidence}; {how}; {state}"
+                    )
+                else:
+                    assign[old_acc] = Assignment(
+                        old_acc,
+                        old_library,
+                        fix.true_individual,
+                        f"{label_evidence}; {how}; is {fix.true_individual} (2026 MAGE sample "
+                        f"swap); {state}",
+                    )
+        if replacement != "replacement present":
+            continue
+        # Same physical library as the run it replaces; its own fields where that is unknown.
+        if old_library is not None:
+            library, how = old_library, f"library {old_library.sequencing_id} of {old_acc}"
+        else:
+            library, how = _library_of(runs[new_acc], meta, fix.labelled_as)
+        assign[new_acc] = Assignment(
+            new_acc,
+            library,
+            fix.true_individual,
+            f"replaces {old_acc} (labelled {fix.labelled_as}, is {fix.true_individual}: 2026 MAGE "
+            f"sample swap); {how}; {SWAP_STATE}: {labels}, {replacement}",
+        )
+
+
+def _account_for_withdrawn(assign: dict[str, Assignment], meta: Metadata) -> set[str]:
+    """A swapped pair with neither run usable in the table (the mislabelled run withdrawn or its
+    labels unrecognised, the replacement absent or unresolved) leaves the physical library without
+    a run: when exactly one library of ``labelled_as`` has no run, it is that one. A withdrawn run
+    gets a row (excluded) saying so; the library is returned, not to be listed as without a run."""
+    claimed = {a.library.sequencing_id for a in assign.values() if a.library is not None}
+    waived = set()
     for fix in MAGE_SAMPLE_SWAP:
         old, new = assign.get(fix.mislabelled_run), assign.get(fix.replacement_run)
-        if (
-            old is not None
-            and fix.mislabelled_run not in overridden
-            and old.individual not in (None, fix.labelled_as)
-        ):
-            problems.append(
-                f"{fix.mislabelled_run} names {old.individual}, but the 2026 swap notice says it "
-                f"is labelled {fix.labelled_as}: decide with an overrides table"
-            )
+        if (old is not None and not old.reported) or (new is not None and new.library is not None):
             continue
-        if (
-            new is not None
-            and fix.replacement_run not in overridden
-            and new.individual not in (None, fix.true_individual)
-        ):
-            problems.append(
-                f"{fix.replacement_run} names {new.individual}, but the 2026 swap notice says it "
-                f"is {fix.true_individual}: decide with an overrides table"
-            )
+        free = [
+            lib
+            for lib in meta.by_individual.get(fix.labelled_as, [])
+            if lib.sequencing_id not in claimed
+        ]
+        if len(free) != 1:
             continue
-        if new is not None and fix.replacement_run not in overridden:
-            # Same physical library as the run it replaces; its own fields only as a fallback.
-            library = old.library if old is not None and old.library else new.library
-            assign[fix.replacement_run] = Assignment(
-                fix.replacement_run,
+        (library,) = free
+        waived.add(library.sequencing_id)
+        if old is None:
+            replacement = "no replacement" if new is None else "replacement unresolved"
+            assign[fix.mislabelled_run] = Assignment(
+                fix.mislabelled_run,
                 library,
                 fix.true_individual,
-                (
-                    f"replaces {fix.mislabelled_run} (labelled {fix.labelled_as}, is "
-                    f"{fix.true_individual}: 2026 MAGE sample swap)"
-                    if library
-                    else f"replaces {fix.mislabelled_run}, but neither run's library could be mapped"
-                ),
+                f"not in the run table (withdrawn, 2026 MAGE sample swap): {library.sequencing_id} "
+                f"is the one library of {fix.labelled_as} without a run; "
+                f"{SWAP_STATE}: {WITHDRAWN}, {replacement}",
+                excluded=True,
             )
-            if old is not None and fix.mislabelled_run not in overridden:
-                old.excluded = True
-                old.evidence = f"superseded by {fix.replacement_run} (2026 MAGE sample swap)"
-        elif old is not None and old.library and fix.mislabelled_run not in overridden:
-            old.individual = fix.true_individual
-            old.evidence += f"; is {fix.true_individual} (2026 MAGE sample swap)"
+    return waived
 
 
 def resolve_runs(
     meta: Metadata, runs: dict[str, Run], overrides: dict[str, Override] | None = None
 ) -> tuple[list[Assignment], list[str]]:
-    """Every run's assignment, and every problem found (empty when the sheets can be written)."""
+    """Every run's assignment, and every problem found (empty when the sheets can be written).
+    A swapped run withdrawn from the run table may have a row too (``_account_for_withdrawn``)."""
     overrides = overrides or {}
     problems: list[str] = []
     stray = sorted(set(overrides) - set(runs))
     if stray:
         problems.append(f"the overrides table names runs not in the run table: {', '.join(stray)}")
     assign = {acc: map_run(run, meta) for acc, run in runs.items()}
-    _apply_sample_swap(assign, set(overrides), problems)
+    _apply_sample_swap(assign, runs, meta, set(overrides), problems)
     for acc, ov in overrides.items():
         if acc in assign:
             individual = None if ov.exclude else (ov.individual or ov.library.kgp_id)
             assign[acc] = Assignment(
                 acc, ov.library, individual, "overrides table", excluded=ov.exclude
             )
+    waived = _account_for_withdrawn(assign, meta)
 
     unmapped = sorted(
-        (a for a in assign.values() if a.library is None and not a.excluded), key=lambda a: a.run
+        (a for a in assign.values() if a.library is None and not a.excluded and not a.reported),
+        key=lambda a: a.run,
     )
     if unmapped:
         listed = ", ".join(f"{a.run} ({a.evidence})" for a in unmapped)
@@ -363,7 +530,9 @@ def resolve_runs(
         if len(kept) > 1:
             problems.append(f"library {seq_id} is claimed by runs {', '.join(kept)}")
     unclaimed = sorted(
-        lib.sequencing_id for lib in meta.libraries.values() if lib.sequencing_id not in claims
+        lib.sequencing_id
+        for lib in meta.libraries.values()
+        if lib.sequencing_id not in claims and lib.sequencing_id not in waived
     )
     if unclaimed:
         problems.append(
@@ -390,7 +559,7 @@ def mage_samples(
                 "status": status,
                 "individual": a.individual or "",
                 "library": a.library.sequencing_id if a.library else "",
-                "read_count": _count(runs[a.run].read_count),
+                "read_count": _count(runs[a.run].read_count) if a.run in runs else "",
                 "evidence": a.evidence,
             }
         )
