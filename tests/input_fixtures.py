@@ -61,8 +61,9 @@ def transcript_line(chrom: str, n: int) -> str:
     return f"{chrom}\tHAVANA\ttranscript\t{1000 * n}\t{1000 * n + 500}\t.\t+\t.\t{attributes}\n"
 
 
-def write_gtf(path: Path, chroms=CHROMS, named: bool = True) -> Path:
-    lines = ["##description: test annotation\n"]
+def write_gtf(path: Path, chroms=CHROMS, named: bool = True,
+              description: str = "test annotation") -> Path:
+    lines = [f"##description: {description}\n"]
     for c, chrom in enumerate(chroms):
         for g in range(3):
             n = 10 * c + g + 1
@@ -81,13 +82,20 @@ def write_transcripts(path: Path, chroms=CHROMS) -> Path:
     return path
 
 
-def write_vcf(path: Path, chrom: str, samples=None, contigs=None) -> Path:
-    """A bgzipped, tabix-indexed phased VCF; ``path`` names the .vcf.gz."""
+def write_vcf(path: Path, chrom: str, samples=None, contigs=None, lengths=None,
+              record_chrom=None, reference=None) -> Path:
+    """A bgzipped, tabix-indexed phased VCF; ``path`` names the .vcf.gz. Contig lengths are
+    GRCh38's (50 Mb for other names) unless ``lengths`` (contig -> length) says otherwise;
+    records are on the first contig unless ``record_chrom``; ``reference``: a ##reference line."""
+    from kgpex.common.genome import chrom_length
+
     samples = list(INDIVIDUALS) if samples is None else samples
     contigs = [chrom] if contigs is None else contigs
-    record_chrom = contigs[0] if contigs else chrom
+    record_chrom = record_chrom or (contigs[0] if contigs else chrom)
+    lengths = {c: chrom_length("GRCh38", c) or 50_000_000 for c in contigs} | (lengths or {})
     header = ["##fileformat=VCFv4.2\n"]
-    header += [f"##contig=<ID={c},length=50000000>\n" for c in contigs]
+    header += [f"##reference={reference}\n"] if reference else []
+    header += [f"##contig=<ID={c},length={lengths[c]}>\n" for c in contigs]
     header.append('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n')
     columns = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
     if samples:
@@ -134,4 +142,95 @@ def write_cohort(folder: Path, chroms=CHROMS) -> dict:
             "md5sums_url": "",
             "chromosomes": list(chroms),
         },
+    }
+
+
+def write_matrix_cohort(folder: Path, n_individuals: int = 60, n_genes: int = 24,
+                        n_variants: int = 1200, chrom: str = "chr22", seed: int = 12) -> dict:
+    """A cohort for the matrix entry point with its own annotation, and no reference: an
+    individuals sheet, a GRCh38 VCF of ``chrom`` (real contig length), a gene x individual counts
+    matrix whose genes (GENCODE-style IDs that no demo GTF has) carry planted cis effects, and
+    the annotation table of those genes. Returns the config overrides that use them; the
+    reference section points nowhere (any download of it would fail)."""
+    import numpy as np
+
+    from kgpex.common.genome import chrom_length
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    individuals = {
+        f"HG{100 + i:05d}": ("GBR", "EUR", "male" if i % 2 else "female")
+        for i in range(n_individuals)
+    }
+    ind, _ = write_sheets(folder, individuals, {})
+    samples = list(individuals)
+    start, span = 20_000_000, 2_000_000
+    positions = np.sort(rng.choice(np.arange(start, start + span), n_variants, replace=False))
+    freqs = rng.uniform(0.1, 0.5, n_variants)
+    haps = rng.binomial(1, freqs[:, None], size=(n_variants, 2 * n_individuals))
+    header = [
+        "##fileformat=VCFv4.2\n",
+        "##reference=GRCh38\n",
+        f"##contig=<ID={chrom},length={chrom_length('GRCh38', chrom)}>\n",
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n',
+        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
+                   *samples]) + "\n",
+    ]
+    body = [
+        "\t".join([chrom, str(pos), ".", "A", "G", ".", "PASS", ".", "GT",
+                   *(f"{a}|{b}" for a, b in zip(h[0::2], h[1::2]))]) + "\n"
+        for pos, h in zip(positions, haps)
+    ]
+    plain = folder / f"cohort_{chrom}.vcf"
+    plain.write_text("".join(header + body))
+    vcf = folder / f"cohort_{chrom}.vcf.gz"
+    pysam.tabix_compress(str(plain), str(vcf), force=True)
+    plain.unlink()
+    pysam.tabix_index(str(vcf), preset="vcf", force=True)
+
+    dosages = haps[:, 0::2] + haps[:, 1::2]
+    tss = np.sort(rng.choice(np.arange(start + 50_000, start + span - 50_000), n_genes,
+                             replace=False))
+    gene_ids = [f"ENSG{90000 + g:011d}.{3 + g % 5}" for g in range(n_genes)]
+    log_mean = 6 + rng.normal(0, 0.3, (n_genes, n_individuals))
+    for g in range(0, n_genes, 2):  # every other gene: one causal variant near its TSS
+        near = np.flatnonzero(np.abs(positions - tss[g]) < 20_000)
+        j = near[np.argmax(dosages[near].std(axis=1))]
+        d = dosages[j]
+        log_mean[g] += 0.8 * (d - d.mean()) / d.std()
+    counts = rng.poisson(np.exp(log_mean))
+    matrix = folder / "counts.tsv"
+    matrix.write_text(
+        "gene_id\t" + "\t".join(samples) + "\n"
+        + "".join(f"{gid}\t" + "\t".join(map(str, row)) + "\n" for gid, row in zip(gene_ids, counts))
+    )
+    annotation = folder / "annotation.tsv"
+    annotation.write_text(
+        "gene_id\tchrom\ttss\tstrand\tgene_name\tstart\tend\tgene_type\n"
+        + "".join(
+            f"{gid}\t{chrom}\t{t}\t+\tMATRIXGENE{g}\t{t}\t{t + 5000}\tprotein_coding\n"
+            for g, (gid, t) in enumerate(zip(gene_ids, tss))
+        )
+    )
+    nowhere = "https://ftp.ebi.ac.uk/pub/databases/gencode/nowhere"
+    return {
+        "samples": {"method": "sheets", "individuals": str(ind), "runs": "", "run_table": "",
+                    "accession": ""},
+        "reference": {
+            "transcripts_url": f"{nowhere}/transcripts.fa.gz",
+            "annotation_url": f"{nowhere}/annotation.gtf.gz",
+            "genome_url": f"{nowhere}/genome.fa.gz",
+            "md5sums_url": f"{nowhere}/MD5SUMS",
+        },
+        "expression": {"input": "matrix", "matrix": {
+            "url": str(matrix), "kind": "counts", "tpm_url": "", "annotation_url": str(annotation),
+        }},
+        "genotypes": {
+            "vcf_url": str(folder / "cohort_{chrom}.vcf.gz"), "vcf_url_chrX": "",
+            "md5sums_url": "", "chromosomes": [chrom],
+            "pca": {"n_pcs": 5, "n_covariate_pcs": 3},
+        },
+        "covariates": {"hidden_factors": 3},
+        # Benjamini-Hochberg: R qvalue's pi0 smoother needs more than a few dozen p-values.
+        "eqtl": {"window": 200_000, "permutations": 1000, "qvalue_lambda": 0},
     }

@@ -333,6 +333,24 @@ CASES = [
         at_run_time=True,
     ),
     Case(
+        "VCF header of GRCh37 (b37) against genome_build GRCh38",
+        _vcf("chr22", contigs=["22"], lengths={"22": 51304566}, reference="hs37d5.fa"),
+        rf"kgpex error in rule check_inputs: {SHEET}cohort_chr22.vcf.gz: contig 22 has length 51304566 \(GRCh37's length\), the config's genome_build is GRCh38 \(chr22 50818468\)",
+        at_run_time=True,
+    ),
+    Case(
+        "VCF header and records disagree on chromosome naming",
+        _vcf("chr22", contigs=["22"], record_chrom="chr22"),
+        rf"kgpex error in rule check_inputs: {SHEET}cohort_chr22.vcf.gz: chromosome naming: the header's ##contig is 22, the records' chromosome is chr22",
+        at_run_time=True,
+    ),
+    Case(
+        "GTF of GRCh37 against genome_build GRCh38",
+        _gtf(description="evidence-based annotation of the human genome (GRCh37), version 19"),
+        rf"kgpex error in rule check_inputs: {SHEET}annotation.gtf.gz line 1: the GTF is on GRCh37 \(.*\), the config's genome_build is GRCh38",
+        at_run_time=True,
+    ),
+    Case(
         "VCF without samples",
         _vcf("chr21", samples=[]),
         rf"kgpex error in rule check_inputs: {SHEET}cohort_chr21.vcf.gz: the VCF has no samples",

@@ -429,6 +429,38 @@ def test_genotype_pcs_separate_populations(tmp_path):
     assert (tmp_path / "cov" / "genotype_pcs.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_genotype_pcs_without_pruning_use_every_maf_passing_variant(tmp_path, caplog):
+    """indep_pairwise None (methods: mage, MAGE's plink --pca --maf): no LD pruning."""
+    import logging
+    import re
+
+    from kgpex.genotypes.plink import run_plink2
+
+    samples, pops, prefixes = simulated_panel(tmp_path, n_variants=200)
+    # Variants with MAF >= 0.2, counted independently of the PCA (plink2 --freq).
+    expected = 0
+    for prefix in prefixes:
+        run_plink2(["--pfile", str(prefix), "--freq"], tmp_path / f"freq_{prefix.name}", 1, 1000)
+        freq = pd.read_csv(tmp_path / f"freq_{prefix.name}.afreq", sep="\t")
+        expected += int((np.minimum(freq["ALT_FREQS"], 1 - freq["ALT_FREQS"]) >= 0.2 - 1e-9).sum())
+    assert 0 < expected < 400  # the filter does drop variants
+    caplog.set_level(logging.INFO, logger="kgpex.genotypes.pca")
+    table, eigenvalues = pca.genotype_pcs(prefixes, samples, tmp_path / "pcs.tsv", n_pcs=4,
+                                          maf=0.2, indep_pairwise=None)
+    assert f"genotype PCs from {expected} variants" in caplog.text
+    assert "no LD pruning" in caplog.text and "LD pruning\n" not in caplog.text
+    pc1 = table["PC1"]
+    yri = pc1[[s for s in samples if pops[s] == "YRI"]]
+    ceu = pc1[[s for s in samples if pops[s] == "CEU"]]
+    assert (yri.max() < ceu.min()) or (ceu.max() < yri.min())
+    # Pruning on still works, and here drops variants in LD (r² 0.01 keeps few).
+    caplog.clear()
+    pca.genotype_pcs(prefixes, samples, tmp_path / "pruned.tsv", n_pcs=4, maf=0.2,
+                     indep_pairwise=(50, 10, 0.01))
+    pruned = int(re.search(r"genotype PCs from (\d+) variants", caplog.text).group(1))
+    assert 0 < pruned < expected
+
+
 def test_genotype_pcs_clamped_to_sample_count(tmp_path, caplog):
     samples, _, prefixes = simulated_panel(tmp_path, n_per_pop=4, n_variants=150)
     table, _ = pca.genotype_pcs(prefixes, samples, tmp_path / "pcs.tsv", n_pcs=20, maf=0.05)

@@ -39,11 +39,14 @@ def test_mage_methods_set_mages_settings_over_the_config():
     assert config["genotypes"]["pca"]["n_pcs"] == 20
     assert config["genotypes"]["pca"]["maf"] == 0.01
     assert config["genotypes"]["pca"]["n_covariate_pcs"] == 5
+    assert config["genotypes"]["pca"]["indep_pairwise"] is None  # plink --pca, no LD pruning
     assert config["eqtl"]["mapper"] == "fastqtl"
     assert config["eqtl"]["fastqtl"]["permute"] == [1000, 10000]
     assert config["eqtl"]["fdr"] == 0.05
     assert (config["eqtl"]["window"], config["eqtl"]["maf"]) == (1_000_000, 0.01)
-    assert config["eqtl"]["finemapping"]["method"] == "susier"
+    # run_susie.R: susie_rss on the nominal z-scores and in-sample LD, L=10, 0.95, 0.5.
+    assert config["eqtl"]["finemapping"] == {"method": "susier_rss", "L": 10, "coverage": 0.95,
+                                             "min_abs_corr": 0.5}
     # Settings MAGE did not fix are left alone.
     assert config["eqtl"]["permutations"] == 10000 and config["cohort"] == "DEMO"
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from input_fixtures import INDIVIDUALS, gene_line, write_cohort, write_gtf, write_vcf
+from input_fixtures import INDIVIDUALS, gene_line, write_cohort, write_gtf, write_matrix_cohort, write_vcf
 from workdirs import ROOT, _merge
 
 from kgpex.common.config import validate_config
 from kgpex.common.errors import KgpexError
+from kgpex.common.genome import CHROM_LENGTHS, build_named_in, build_of_length
 from kgpex.common.http import UrlPolicy
 from kgpex.preflight.config_checks import (
     check_config,
@@ -21,7 +22,13 @@ from kgpex.preflight.config_checks import (
     check_source,
     config_sources,
 )
-from kgpex.preflight.input_checks import check_gtf, check_inputs, check_resolved_samples, check_vcf
+from kgpex.preflight.input_checks import (
+    check_gene_table,
+    check_gtf,
+    check_inputs,
+    check_resolved_samples,
+    check_vcf,
+)
 
 
 def _config(overrides: dict) -> dict:
@@ -267,6 +274,123 @@ def test_a_missing_or_unreadable_vcf_is_one_line(tmp_path):
     bad.write_bytes(gzip.compress(b"##fileformat=VCFv4.2\n#CHROM\tPOS\n"))
     with pytest.raises(KgpexError, match=r"^lbl: not a readable VCF"):
         check_vcf(str(bad), "chr22", INDIVIDUALS, "lbl")
+
+
+# -- genome build ------------------------------------------------------------------------------
+
+
+def test_the_build_table_holds_the_assemblies_lengths():
+    for build in ("GRCh38", "GRCh37"):
+        assert list(CHROM_LENGTHS[build]) == [*map(str, range(1, 23)), "X", "Y", "M"]
+    assert CHROM_LENGTHS["GRCh38"]["22"] == 50818468 and CHROM_LENGTHS["GRCh37"]["22"] == 51304566
+    assert CHROM_LENGTHS["GRCh38"]["1"] == 248956422 and CHROM_LENGTHS["GRCh37"]["1"] == 249250621
+    assert CHROM_LENGTHS["GRCh38"]["X"] == 156040895 and CHROM_LENGTHS["GRCh37"]["X"] == 155270560
+    # Every nuclear chromosome tells the builds apart; the mitochondrion (rCRS in both) does not.
+    assert all(CHROM_LENGTHS["GRCh38"][c] != CHROM_LENGTHS["GRCh37"][c] for c in CHROM_LENGTHS["GRCh38"] if c != "M")
+    assert build_of_length("chr22", 51304566) == "GRCh37" and build_of_length("22", 50818468) == "GRCh38"
+    assert build_of_length("chrM", 16569) is None and build_of_length("chr22", 3_500_000) is None
+    assert build_named_in("##description: evidence-based annotation of the human genome (GRCh37), version 19") == "GRCh37"
+    assert build_named_in("#!genome-build GRCh38.p14") == "GRCh38"
+    assert build_named_in("file:///ref/hs37d5.fa.gz") == "GRCh37" and build_named_in("test annotation") is None
+
+
+def test_a_b37_vcf_header_against_grch38_is_one_line(tmp_path):
+    vcf = write_vcf(tmp_path / "c.vcf.gz", "22", lengths={"22": 51304566})
+    with pytest.raises(KgpexError) as err:
+        check_vcf(str(vcf), "chr22", INDIVIDUALS, "lbl", build="GRCh38")
+    assert str(err.value) == (
+        "lbl: contig 22 has length 51304566 (GRCh37's length), the config's genome_build is "
+        "GRCh38 (chr22 50818468) (genotypes.check_build: false skips this check)"
+    )
+    # Declared GRCh37, or with the check off (build None), the same VCF passes.
+    finding = check_vcf(str(vcf), "chr22", INDIVIDUALS, "lbl", build="GRCh37").finding
+    assert finding.endswith("contig 22 (length 51304566 (GRCh37))")
+    assert check_vcf(str(vcf), "chr22", INDIVIDUALS, "lbl").finding.endswith("contig 22")
+
+
+def test_a_contig_longer_than_the_builds_is_rejected_and_a_shorter_synthetic_one_noted(tmp_path):
+    longer = write_vcf(tmp_path / "l.vcf.gz", "chr21", lengths={"chr21": 50_000_000})
+    with pytest.raises(KgpexError, match=r"^lbl: contig chr21 has length 50000000 \(longer than GRCh38's 46709983\)"):
+        check_vcf(str(longer), "chr21", INDIVIDUALS, "lbl", build="GRCh38")
+    # The demo's synthetic genome: shorter contigs of no known build pass, and the finding says so.
+    demo = write_vcf(tmp_path / "d.vcf.gz", "chr22", lengths={"chr22": 3_500_000})
+    finding = check_vcf(str(demo), "chr22", INDIVIDUALS, "lbl", build="GRCh38").finding
+    assert finding.endswith("(length 3500000, not GRCh38's 50818468 (no known build: not checked))")
+
+
+def test_a_vcf_whose_reference_line_names_another_build_is_rejected(tmp_path):
+    vcf = write_vcf(tmp_path / "c.vcf.gz", "chr22", contigs=[], reference="file:///ref/hs37d5.fa.gz")
+    with pytest.raises(KgpexError, match=r"^lbl: ##reference=file:///ref/hs37d5.fa.gz is GRCh37, the config's genome_build is GRCh38"):
+        check_vcf(str(vcf), "chr22", INDIVIDUALS, "lbl", build="GRCh38")
+
+
+def test_a_header_and_records_that_name_the_chromosome_differently_are_one_line(tmp_path):
+    vcf = write_vcf(tmp_path / "c.vcf.gz", "chr22", contigs=["22"], record_chrom="chr22")
+    with pytest.raises(KgpexError) as err:
+        check_vcf(str(vcf), "chr22", INDIVIDUALS, "lbl", build="GRCh38")
+    assert str(err.value) == (
+        "lbl: chromosome naming: the header's ##contig is 22, the records' chromosome is chr22 "
+        "(fix the header, e.g. bcftools reheader)"
+    )
+    # Also with the build checks off.
+    with pytest.raises(KgpexError, match="chromosome naming"):
+        check_vcf(str(vcf), "chr22", INDIVIDUALS, "lbl")
+
+
+def test_a_gtf_header_naming_another_build_is_rejected(tmp_path):
+    gtf = write_gtf(tmp_path / "a.gtf.gz", description="evidence-based annotation of the human genome (GRCh37), version 19")
+    with pytest.raises(KgpexError, match=r"a.gtf.gz line 1: the GTF is on GRCh37 \(##description: .*\), the config's genome_build is GRCh38"):
+        check_gtf(gtf, ["chr21", "chr22"], build="GRCh38")
+    assert check_gtf(gtf, ["chr21", "chr22"], build="GRCh37").finding.endswith("header names GRCh37")
+    check_gtf(gtf, ["chr21", "chr22"])  # check_build false
+    # A header naming no build (the test GTF's) is not checked.
+    check_gtf(write_gtf(tmp_path / "b.gtf.gz"), ["chr21", "chr22"], build="GRCh38")
+
+
+def _genes_table(path: Path, rows: list[tuple[str, str, int]]) -> Path:
+    path.write_text(
+        "gene_id\tgene_name\tgene_type\tchrom\tstart\tend\tstrand\ttss\n"
+        + "".join(f"{g}\t{g}\tprotein_coding\t{c}\t{p}\t{p + 10}\t+\t{p}\n" for g, c, p in rows)
+    )
+    return path
+
+
+def test_a_matrix_annotation_is_checked_in_place_of_the_gtf(tmp_path):
+    genes = _genes_table(tmp_path / "genes.tsv", [("G1", "chr22", 20_000_000), ("G2", "chr21", 100)])
+    finding = check_gene_table(genes, ["chr21", "chr22"], "GRCh38", label="ann.tsv")
+    assert finding.finding == "2 genes on 2 chromosomes, within GRCh38's chromosome lengths"
+    with pytest.raises(KgpexError, match=r"^ann.tsv: no genes on chrX \(genotypes.chromosomes\)"):
+        check_gene_table(genes, ["chr22", "chrX"], "GRCh38", label="ann.tsv")
+    beyond = _genes_table(tmp_path / "b.tsv", [("G1", "chr22", 51_000_000)])  # GRCh37's chr22 only
+    with pytest.raises(KgpexError, match=r"^ann.tsv: gene G1 at chr22:51000010 lies beyond chr22's end in GRCh38 \(50818468\)"):
+        check_gene_table(beyond, ["chr22"], "GRCh38", label="ann.tsv")
+    check_gene_table(beyond, ["chr22"], None, label="ann.tsv")
+
+
+def test_check_inputs_without_a_gtf_checks_the_matrix_annotation(tmp_path):
+    cohort = write_cohort(tmp_path / "c")
+    vcfs = {c: cohort["genotypes"]["vcf_url"].replace("{chrom}", c) for c in ("chr21", "chr22")}
+    genes = _genes_table(tmp_path / "genes.tsv", [("G1", "chr22", 20_000_000), ("G2", "chr21", 100)])
+    dest = tmp_path / "inputs_checked.tsv"
+    check_inputs(*_resolved(tmp_path), None, vcfs, dest, genes=genes, genes_label="ann.tsv", build="GRCh38")
+    with open(dest) as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert [(r["input"], r["source"]) for r in rows[3:4]] == [("annotation", "ann.tsv")]
+    assert rows[4]["finding"].endswith("contig chr21 (length 46709983 (GRCh38))")
+
+
+def test_a_matrix_with_its_own_annotation_reads_no_reference(tmp_path):
+    overrides = write_matrix_cohort(tmp_path / "m", n_individuals=4, n_genes=2, n_variants=20)
+    # Local reference files that do not exist: not an error, as nothing reads them.
+    overrides["reference"].update(annotation_url=str(tmp_path / "none.gtf.gz"),
+                                  transcripts_url=str(tmp_path / "none.fa.gz"))
+    config = _config(overrides)
+    assert not [s.field for s in config_sources(config) if s.used and s.field.startswith("reference.")]
+    check_config(config)
+    # Without the annotation table the GTF's genes are needed again.
+    config["expression"]["matrix"]["annotation_url"] = ""
+    with pytest.raises(KgpexError, match=r"field 'reference.transcripts_url': file not found"):
+        check_config(config)
 
 
 # -- resolved sheets and the whole job ---------------------------------------------------------

@@ -7,7 +7,12 @@
   control probe, run through quantile normalisation and INT to the cis-eQTL permutation table;
   its eGenes overlap the reads path's.
 
-Both cohorts are the demo's individuals sheet alone (samples.runs "": no runs, no run table),
+- counts with its own annotation and no reference, to the end: a small cohort of its own
+  (tests/input_fixtures.py write_matrix_cohort: 60 individuals, one GRCh38 VCF, 24 genes whose
+  IDs no GTF has) whose reference URLs point nowhere runs rule all, every MAGE table included,
+  without a reference job (about a minute; it needs no demo_run).
+
+The first two cohorts are the demo's individuals sheet alone (samples.runs "": no runs, no run table),
 as an array cohort has no sequencing runs. Each runs in a scratch working directory
 (tests/workdirs.py) beside the demo; the array run hard-links the demo's genotypes, reference
 and samples so that only the expression, covariates and mapping jobs run.
@@ -24,6 +29,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import snakemake
+from input_fixtures import write_matrix_cohort
 from workdirs import scratch_workdir, snakemake_args
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,3 +182,51 @@ def test_array_egenes_overlap_the_reads_path(array_run, demo_run):
     truth = pd.read_csv(ROOT / "resources/demo/generated/truth_eqtls.tsv", sep="\t")
     not_planted = called["array"] - set(truth["gene_id"])
     assert len(not_planted) <= 0.1 * len(called["array"]), f"{summary}; not planted: {sorted(not_planted)}"
+
+
+# Rules of the reference stage: none may run (nor be planned) for a matrix with its own annotation.
+REFERENCE_RULES = ("download_reference", "make_gentrome", "salmon_index", "annotate_genes")
+
+
+def test_counts_matrix_with_its_own_annotation_runs_to_the_end_without_a_reference(tmp_path):
+    inputs = tmp_path / "inputs"
+    overrides = write_matrix_cohort(inputs)
+    workdir = scratch_workdir(tmp_path / "work", overrides, reuse_demo=False)
+    proc = snakemake(*snakemake_args(workdir, "--cores", _cores()))
+    log = proc.stdout + proc.stderr
+    ran = [rule for rule in REFERENCE_RULES if f"rule {rule}:" in log]
+    assert not ran, f"reference jobs ran: {ran}"
+    assert not (workdir / "results" / COHORT / "reference").exists()
+    # Rule all's targets all exist: a second run has nothing to do.
+    again = snakemake(*snakemake_args(workdir, "--dry-run"))
+    assert "Nothing to be done" in again.stdout + again.stderr, (again.stdout + again.stderr)[-3000:]
+    annotation = pd.read_csv(inputs / "annotation.tsv", sep="\t")
+    planted = set(annotation["gene_id"][::2])  # write_matrix_cohort plants every other gene
+    nominal = MAGE / "eQTL_nominal_results" / "eQTL_FastQTL_results"
+    finemapping = MAGE / "eQTL_finemapping_results" / "eQTL_finemapping"
+    tables = {
+        "permutation": f"{nominal}.permutation_pass.{TAG}.txt.gz",
+        "all pairs": f"{nominal}.nominal_pass.allAssociations.{TAG}.txt.gz",
+        "significant pairs": f"{nominal}.nominal_pass.significantAssociations.{TAG}.txt.gz",
+        "credible sets": f"{finemapping}.credibleSet_summary.{TAG}.txt.gz",
+        "fine-mapped variants": f"{finemapping}.allAssociations.{TAG}.txt.gz",
+        "summary": MAGE / f"eQTL_summary.{TAG}.txt.gz",
+    }
+    read = {name: pd.read_csv(workdir / path, sep="\t") for name, path in tables.items()}
+    # The tables name the annotation's genes (IDs and symbols), not a GTF's.
+    permutation = read["permutation"]
+    assert set(permutation["ensemblID"]) == set(annotation["gene_id"])
+    names = dict(zip(annotation["gene_id"], annotation["gene_name"]))
+    assert (permutation["geneSymbol"] == permutation["ensemblID"].map(names)).all()
+    assert (permutation["geneChromTSS"] == permutation["ensemblID"].map(
+        dict(zip(annotation["gene_id"], annotation["tss"])))).all()
+    for name, table in read.items():
+        assert len(table) and set(table["ensemblID"]) <= set(annotation["gene_id"]), name
+        assert (table["geneSymbol"] == table["ensemblID"].map(names)).all(), name
+    # The planted genes are found, and fine-mapped (measured: all 12 of 12, and no other gene).
+    assert planted <= set(read["significant pairs"]["ensemblID"])
+    assert len(set(read["credible sets"]["ensemblID"]) & planted) >= 0.8 * len(planted)
+    checked = pd.read_csv(workdir / "results" / COHORT / "preflight" / "inputs_checked.tsv", sep="\t")
+    assert list(checked["input"]) == ["individuals", "runs", "run sources", "annotation", "vcf chr22"]
+    assert checked["source"].iloc[3] == str(inputs / "annotation.tsv")
+    assert checked["finding"].iloc[4].endswith("(length 50818468 (GRCh38))")

@@ -26,6 +26,12 @@ EQTL_DBSNP = config["eqtl"]["dbsnp"]
 if EQTL_DBSNP and not local_input(EQTL_DBSNP):
     _stop(f"config: field 'eqtl.dbsnp' must be a local file, not the URL {EQTL_DBSNP}")
 EQTL_RSIDS = {"rsids": f"{EQTL}/rsids.tsv.gz"} if EQTL_DBSNP else {}
+# susie_rss (eqtl.finemapping.method: susier_rss, MAGE's) reads the nominal pass's z-scores.
+EQTL_FINEMAPPING_Z = (
+    {"nominal": EQTL_NOMINAL.format(mapper=EQTL_MAPPER, chrom="{chrom}")}
+    if config["eqtl"]["finemapping"]["method"] == "susier_rss"
+    else {}
+)
 EQTL_OUTPUTS = [
     f"{MAGE_NOMINAL}.permutation_pass.{TAG}.txt.gz",
     f"{MAGE_NOMINAL}.nominal_pass.allAssociations.{TAG}.txt.gz",
@@ -34,6 +40,7 @@ EQTL_OUTPUTS = [
     f"{MAGE_FINEMAPPING}.credibleSet_summary.{TAG}.txt.gz",
     f"{MAGE_FINEMAPPING}.allAssociations.{TAG}.txt.gz",
     f"{MAGE_FINEMAPPING}.significantAssociations.{TAG}.txt.gz",
+    f"{MAGE_FINEMAPPING}.leadVariant_aFCn.{TAG}.txt.gz",
     f"{EQTL}/plots/cis_overview.png",
 ] + expand(f"{EQTL}/independent/{{chrom}}.tsv.gz", chrom=EQTL_CHROMS)
 # provenance.smk's final_outputs() calls this (a lambda: Snakemake's linter wants no `def` here).
@@ -107,6 +114,7 @@ use rule map_cis_permutations as map_cis_independent with:
 use rule map_cis_permutations as finemap_susie with:
     input:
         **EQTL_MAPPING_INPUTS,
+        **EQTL_FINEMAPPING_Z,
         cis_genes=EQTL_CIS_GENES,
     output:
         pips=f"{EQTL}/finemapping/{{chrom}}.pips.parquet",
@@ -174,7 +182,7 @@ rule mage_permutation_table:
     input:
         **EQTL_RSIDS,
         cis_genes=EQTL_CIS_GENES,
-        genes=GENES,
+        genes=EXPRESSION_GENES,
     output:
         table=f"{MAGE_NOMINAL}.permutation_pass.{TAG}.txt.gz",
         index=f"{MAGE_NOMINAL}.permutation_pass.{TAG}.txt.gz.tbi",
@@ -197,7 +205,7 @@ rule mage_nominal_tables:
         **EQTL_RSIDS,
         pairs=expand(EQTL_NOMINAL, mapper=EQTL_MAPPER, chrom=EQTL_CHROMS),
         cis_genes=EQTL_CIS_GENES,
-        genes=GENES,
+        genes=EXPRESSION_GENES,
     output:
         all_pairs=f"{MAGE_NOMINAL}.nominal_pass.allAssociations.{TAG}.txt.gz",
         all_index=f"{MAGE_NOMINAL}.nominal_pass.allAssociations.{TAG}.txt.gz.tbi",
@@ -227,7 +235,7 @@ rule mage_finemapping_tables:
         credible_sets=expand(
             f"{EQTL}/finemapping/{{chrom}}.credible_sets.tsv.gz", chrom=EQTL_CHROMS
         ),
-        genes=GENES,
+        genes=EXPRESSION_GENES,
     output:
         credible_sets=f"{MAGE_FINEMAPPING}.credibleSet_summary.{TAG}.txt.gz",
         all_variants=f"{MAGE_FINEMAPPING}.allAssociations.{TAG}.txt.gz",
@@ -248,11 +256,33 @@ rule mage_finemapping_tables:
         "../scripts/mage_finemapping_tables.py"
 
 
+# MAGE's cs_lead_hit.py: one row per credible set, its highest-PIP variant, read from the
+# significantAssociations table. MAGE named it leadVariant_aFCn; the released file adds aFC-n
+# columns that no published script joins, and kgpex does not run aFC-n (README, Methods).
+rule mage_finemapping_lead_variants:
+    input:
+        significant_variants=rules.mage_finemapping_tables.output.significant_variants,
+    output:
+        lead_variants=f"{MAGE_FINEMAPPING}.leadVariant_aFCn.{TAG}.txt.gz",
+    log:
+        f"{LOGS}/mage_finemapping_lead_variants/mage_finemapping_lead_variants.log",
+    conda:
+        env("python")
+    container:
+        container("python")
+    threads: 1
+    resources:
+        mem_mb=by_attempt(2000),
+        runtime=20,
+    script:
+        "../scripts/mage_finemapping_lead_variants.py"
+
+
 rule mage_eqtl_summary:
     input:
         phenotypes=INVERSE_NORMAL_BED,
         cis_genes=EQTL_CIS_GENES,
-        genes=GENES,
+        genes=EXPRESSION_GENES,
         significant_pairs=rules.mage_nominal_tables.output.significant_pairs,
         credible_sets=rules.mage_finemapping_tables.output.credible_sets,
     output:
@@ -276,7 +306,7 @@ rule mage_eqtl_summary:
 rule plot_eqtl_results:
     input:
         cis_genes=EQTL_CIS_GENES,
-        genes=GENES,
+        genes=EXPRESSION_GENES,
     output:
         plot=report(
             f"{EQTL}/plots/cis_overview.png",

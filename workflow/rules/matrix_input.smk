@@ -29,7 +29,7 @@ MATRIX_NORMALIZE_RULE = (
     if MATRIX_CONFIG["kind"] == "counts"
     else "normalize_array_expression"
 )
-MATRIX_GENES = f"{MATRIX_DIR}/genes.tsv" if MATRIX_CONFIG["annotation_url"] else GENES
+MATRIX_GENES = EXPRESSION_GENES  # paths.smk: the annotation's genes, or the GTF's
 
 
 if EXPRESSION_INPUT == "matrix":

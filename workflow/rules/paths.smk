@@ -33,6 +33,16 @@ REFERENCE_FILES = {
 SALMON_INDEX = f"{REFERENCE}/salmon_index"
 GENES = f"{REFERENCE}/genes.tsv"
 TX2GENE = f"{REFERENCE}/tx2gene.tsv"
+# The genes table of whichever entry point made the expression (kgpex.reference.genes columns),
+# which the MAGE tables and the plot read: the GTF's (GENES) for reads and for a matrix without
+# an annotation table; the annotation table's (matrix_input.smk, import_gene_annotation) for a
+# matrix with one, which then needs no reference at all (no GTF, no transcripts).
+MATRIX_ANNOTATED = config["expression"]["input"] == "matrix" and bool(
+    config["expression"]["matrix"]["annotation_url"]
+)
+EXPRESSION_GENES = (
+    f"{RESULTS}/expression/matrix/genes.tsv" if MATRIX_ANNOTATED else GENES
+)
 
 # quantify.smk: salmon's folder per run ({run} is a wildcard).
 SALMON = f"{RESULTS}/salmon/{{run}}"

@@ -2,8 +2,11 @@
 # file and field. Logic: kgpex.preflight.config_checks, kgpex.preflight.input_checks.
 # - Now, while Snakemake reads the workflow: the config's URLs and paths (scheme; local files
 #   exist unless the demo rule makes them), shell-bound option strings, salmon's k.
-# - Checkpoint check_inputs: the GTF's gene records and chromosome names, each VCF's header
-#   (samples, cohort, chromosome) and the resolved sheets' IDs and URLs. download_fastq,
+# - Checkpoint check_inputs: the GTF's gene records and chromosome names (a matrix with its own
+#   annotation: the imported annotation instead, and no reference at all), each VCF's header
+#   (samples, cohort, chromosome, contig naming of header and first record; contig lengths and
+#   ##reference against genome_build unless genotypes.check_build is false) and the resolved
+#   sheets' IDs and URLs. download_fastq,
 #   salmon_index, salmon_quant, download_vcf and cohort_genotypes wait for it through
 #   AFTER_INPUTS_CHECKED (common.smk after_checkpoint), which adds no file once it has passed: a
 #   re-check never redoes them. Each gate costs its job a second creation while Snakemake
@@ -22,10 +25,15 @@ except KgpexError as err:
 
 checkpoint check_inputs:
     input:
+        # The genes of a matrix's own annotation (paths.smk), or the GTF.
+        **(
+            {"genes": EXPRESSION_GENES}
+            if MATRIX_ANNOTATED
+            else {"gtf": REFERENCE_FILES["annotation"]}
+        ),
         individuals=RESOLVED_INDIVIDUALS,
         runs=RESOLVED_RUNS,
         sources=RESOLVED_SOURCES,
-        gtf=REFERENCE_FILES["annotation"],
         # Local VCFs (the demo's) must exist first; remote ones are read in place.
         local_vcfs=[
             path for chrom in GENOTYPE_CHROMS for path in VCF_LOCAL_INPUTS[chrom]
@@ -45,6 +53,9 @@ checkpoint check_inputs:
     params:
         vcf_sources={chrom: VCF_SOURCES[chrom] for chrom in GENOTYPE_CHROMS},
         gtf_source=config["reference"]["annotation_url"],
+        genes_source=config["expression"]["matrix"]["annotation_url"],
+        # None: the build checks are off (genotypes.check_build: false).
+        build=config["genome_build"] if config["genotypes"]["check_build"] else None,
         gene_records=input_checks.GTF_GENE_RECORDS,
         # Allowed hosts, timeout and retries, as for every download.
         download=config["download"],

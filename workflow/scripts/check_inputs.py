@@ -1,4 +1,4 @@
-"""check_inputs: GTF, VCF headers and resolved sheets checked before expensive jobs (kgpex.preflight)."""
+"""check_inputs: GTF (or a matrix's own annotation), VCF headers and resolved sheets checked before expensive jobs (kgpex.preflight)."""
 
 import logging
 
@@ -15,12 +15,15 @@ def main(snakemake):
         snakemake.input.individuals,
         snakemake.input.runs,
         snakemake.input.sources,
-        snakemake.input.gtf,
+        snakemake.input.get("gtf"),
         dict(snakemake.params.vcf_sources),
         snakemake.output[0],
         gene_records=snakemake.params.gene_records,
         gtf_label=snakemake.params.gtf_source,
         download=dict(snakemake.params.download),
+        genes=snakemake.input.get("genes"),
+        genes_label=snakemake.params.genes_source,
+        build=snakemake.params.build,
     )
     for finding in findings:
         log.info("%s: %s: %s", finding.input, finding.source, finding.finding)

@@ -1,4 +1,5 @@
-"""genotype_pcs: PCs of LD-pruned common autosomal variants, and the PC1/PC2 plot for the report."""
+"""genotype_pcs: PCs of common autosomal variants (LD-pruned unless genotypes.pca.indep_pairwise
+is null), and the PC1/PC2 plot for the report."""
 
 import _bootstrap  # noqa: F401
 
@@ -16,7 +17,8 @@ def main(snakemake):
         snakemake.output.pcs,
         n_pcs=snakemake.params.n_pcs,
         maf=snakemake.params.maf,
-        indep_pairwise=tuple(snakemake.params.indep_pairwise),
+        indep_pairwise=(None if snakemake.params.indep_pairwise is None
+                        else tuple(snakemake.params.indep_pairwise)),
         threads=snakemake.threads,
         memory_mb=max(snakemake.resources.mem_mb - 500, 256),
     )

@@ -4,7 +4,8 @@ tensorQTL pass (params.mode) over one chromosome's genotypes, phenotypes and cov
 - permutations -> output.table: the shared cis table (no q-values yet);
 - nominal -> output.pairs: every cis variant-gene pair (parquet);
 - independent -> output.table: conditionally independent eQTLs of the chromosome's eGenes;
-- finemapping -> output.pips, output.credible_sets: SuSiE of the chromosome's eGenes.
+- finemapping -> output.pips, output.credible_sets: SuSiE of the chromosome's eGenes
+  (method susier_rss also reads input.nominal, the nominal pass of config eqtl.mapper).
 """
 
 import _bootstrap  # noqa: F401
@@ -34,9 +35,12 @@ def main(snakemake):
     elif p.mode == "finemapping":
         cis_genes = tables.read_cis_genes(snakemake.input.cis_genes)
         egenes = tables.egenes(cis_genes, p.fdr)["phenotype_id"]
+        # susie_rss (MAGE's fine-mapping) reads the z-scores of the nominal pass.
+        nominal = (finemapping.read_nominal_z(snakemake.input.nominal, egenes)
+                   if p.method == "susier_rss" else None)
         pips, credible_sets = finemapping.finemap_susie(
             mapping, egenes, p.window, p.maf, p.L, p.coverage, p.min_abs_corr, p.seed,
-            method=p.method)
+            method=p.method, nominal=nominal)
         write_parquet(pips, out.pips)
         write_table(credible_sets, out.credible_sets, index=False, na_rep="NA")
     else:

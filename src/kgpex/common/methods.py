@@ -20,9 +20,11 @@ MAGE_METHODS: tuple[tuple[tuple[str, ...], object], ...] = (
     (("expression", "min_tpm"), 0.1),
     (("expression", "min_counts"), 6),
     (("expression", "min_sample_fraction"), 0.2),
-    # plink --pca 20 --maf 0.01; PC1-5 are covariates.
+    # plink --pca 20 --make-rel --maf 0.01 (01_get_genotype_PCs.sh), no LD pruning; PC1-5 are
+    # covariates (03_collect_covariates.sh).
     (("genotypes", "pca", "n_pcs"), 20),
     (("genotypes", "pca", "maf"), 0.01),
+    (("genotypes", "pca", "indep_pairwise"), None),
     (("genotypes", "pca", "n_covariate_pcs"), 5),
     # 60 hidden factors (PEER in MAGE; PCA here, SOURCES.md).
     (("covariates", "hidden_factors"), 60),
@@ -32,8 +34,9 @@ MAGE_METHODS: tuple[tuple[tuple[str, ...], object], ...] = (
     (("eqtl", "maf"), 0.01),
     (("eqtl", "fastqtl", "permute"), [1000, 10000]),
     (("eqtl", "fdr"), 0.05),
-    # SuSiE on every eGene: L=10, coverage 0.95, min_abs_corr 0.5.
-    (("eqtl", "finemapping", "method"), "susier"),
+    # SuSiE on every eGene (run_susie.R): susie_rss on the nominal pass's z-scores and the
+    # in-sample LD, L=10, coverage 0.95, min_abs_corr 0.5 (its susie() call is commented out).
+    (("eqtl", "finemapping", "method"), "susier_rss"),
     (("eqtl", "finemapping", "L"), 10),
     (("eqtl", "finemapping", "coverage"), 0.95),
     (("eqtl", "finemapping", "min_abs_corr"), 0.5),

@@ -208,3 +208,25 @@ def finemapping_table(pips: pd.DataFrame, genes: pd.DataFrame,
     out["variantCredibleSet"] = pips["cs_id"].fillna("NA").to_numpy()
     return sort_by_position(out[FINEMAPPING_COLUMNS], "variantChrom", "variantPosition",
                             then=["ensemblID"])
+
+
+def lead_variant_table(significant: pd.DataFrame) -> pd.DataFrame:
+    """MAGE's lead hits (run_susie/scripts/cs_lead_hit.py): per gene and credible set, its
+    highest-PIP variant, from the fine-mapping significantAssociations (FINEMAPPING_COLUMNS).
+
+    As MAGE: sorted by gene, credible set name (as text: L1, L10, L2, ...) and PIP descending,
+    the first row of each (gene, set) kept, so PIP ties go to the first variant in the input
+    (position) order. A variant in several sets (``L1,L2``) counts for each of them.
+    """
+    missing = [c for c in FINEMAPPING_COLUMNS if c not in significant.columns]
+    if missing:
+        raise KgpexError(f"fine-mapping significantAssociations: column '{missing[0]}' missing")
+    rows = significant[significant["variantCredibleSet"].notna()
+                       & (significant["variantCredibleSet"].astype(str) != "NA")]
+    rows = (rows.assign(variantCredibleSet=rows["variantCredibleSet"].astype(str).str.split(","))
+            .explode("variantCredibleSet").reset_index(drop=True))
+    rows = rows.assign(_order=np.arange(len(rows)), _pip=-rows["variantPIP"].astype(float))
+    rows = rows.sort_values(["ensemblID", "variantCredibleSet", "_pip", "_order"],
+                            kind="mergesort")
+    lead = rows.drop_duplicates(subset=["ensemblID", "variantCredibleSet"], keep="first")
+    return lead[FINEMAPPING_COLUMNS].reset_index(drop=True)

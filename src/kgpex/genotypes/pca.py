@@ -1,4 +1,4 @@
-"""Genotype PCs with plink2 (LD pruning and MAF filter set by the config) and their plot."""
+"""Genotype PCs with plink2 (MAF filter and optional LD pruning set by the config) and their plot."""
 
 from __future__ import annotations
 
@@ -22,15 +22,17 @@ def genotype_pcs(
     out_tsv: str | os.PathLike,
     n_pcs: int = 20,
     maf: float = 0.05,
-    indep_pairwise: tuple[float, float, float] = (200, 50, 0.2),
+    indep_pairwise: tuple[float, float, float] | None = (200, 50, 0.2),
     threads: int = 1,
     memory_mb: int = 4000,
 ):
-    """PCs of LD-pruned common autosomal variants; write ``sample_id PC1..PCk``, return the table.
+    """PCs of common autosomal variants; write ``sample_id PC1..PCk``, return the table.
 
-    Per chromosome: ``plink2 --maf`` then ``--indep-pairwise`` (window in variants, step, r²),
-    then the pruned sets are merged and ``plink2 --pca k`` runs. k is ``n_pcs`` clamped to
-    samples - 1 and to the number of pruned variants (logged). Returns (table, eigenvalues).
+    Per chromosome: ``plink2 --maf`` then ``--indep-pairwise`` (window in variants, step, r²);
+    with ``indep_pairwise=None`` no pruning, every variant with MAF >= ``maf`` (MAGE's
+    ``plink --pca 20 --maf 0.01``). The kept sets are merged and ``plink2 --pca k`` runs. k is
+    ``n_pcs`` clamped to samples - 1 and to the number of kept variants (logged). Returns
+    (table, eigenvalues).
     """
     import pandas as pd
 
@@ -41,8 +43,11 @@ def genotype_pcs(
     samples = sorted(individuals)
     out_tsv = Path(out_tsv)
     out_tsv.parent.mkdir(parents=True, exist_ok=True)
-    window, step, r2 = indep_pairwise
-    window, step = int(window), int(step)
+    prune = indep_pairwise is not None
+    if prune:
+        window, step, r2 = indep_pairwise
+        window, step = int(window), int(step)
+    kept_by = "MAF >= %s and LD pruning" if prune else "MAF >= %s (no LD pruning)"
     small = len(samples) < PCA_MIN_SAMPLES_FOR_LD
     if small:
         log.warning(
@@ -60,38 +65,52 @@ def genotype_pcs(
             psam_ids = read_psam_ids(Path(f"{prefix}.psam"))
             if psam_ids != samples:
                 raise KgpexError(f"{prefix}.psam: samples differ from the cohort's individuals")
-            run_plink2(
-                [
-                    "--pfile",
-                    str(prefix),
-                    "--maf",
-                    repr(maf),
-                    "--indep-pairwise",
-                    str(window),
-                    str(step),
-                    repr(float(r2)),
-                    *small_flags,
-                ],
-                tmp / name,
-                threads,
-                memory_mb,
-            )
-            prune_in = tmp / f"{name}.prune.in"
-            n_in = sum(1 for _ in open(prune_in)) if prune_in.exists() else 0
-            log.info("%s: %d variants kept after MAF >= %s and LD pruning", name, n_in, maf)
-            if n_in == 0:
-                continue
-            run_plink2(
-                ["--pfile", str(prefix), "--extract", str(prune_in), "--make-pgen"],
-                tmp / f"pruned_{name}",
-                threads,
-                memory_mb,
-            )
+            if not prune:
+                run_plink2(
+                    ["--pfile", str(prefix), "--maf", repr(maf), "--make-pgen"],
+                    tmp / f"pruned_{name}",
+                    threads,
+                    memory_mb,
+                )
+                pvar = tmp / f"pruned_{name}.pvar"
+                n_in = sum(1 for line in open(pvar) if not line.startswith("#"))
+                log.info("%s: %d variants kept after " + kept_by, name, n_in, maf)
+                if n_in == 0:
+                    continue
+            else:
+                run_plink2(
+                    [
+                        "--pfile",
+                        str(prefix),
+                        "--maf",
+                        repr(maf),
+                        "--indep-pairwise",
+                        str(window),
+                        str(step),
+                        repr(float(r2)),
+                        *small_flags,
+                    ],
+                    tmp / name,
+                    threads,
+                    memory_mb,
+                )
+                prune_in = tmp / f"{name}.prune.in"
+                n_in = sum(1 for _ in open(prune_in)) if prune_in.exists() else 0
+                log.info("%s: %d variants kept after " + kept_by, name, n_in, maf)
+                if n_in == 0:
+                    continue
+                run_plink2(
+                    ["--pfile", str(prefix), "--extract", str(prune_in), "--make-pgen"],
+                    tmp / f"pruned_{name}",
+                    threads,
+                    memory_mb,
+                )
             pruned.append(tmp / f"pruned_{name}")
             n_kept += n_in
         if n_kept < 2:
             raise KgpexError(
-                f"genotype PCs: only {n_kept} variant(s) with MAF >= {maf} left after LD pruning"
+                f"genotype PCs: only {n_kept} variant(s) with MAF >= {maf} left"
+                + (" after LD pruning" if prune else "")
             )
         merged = pruned[0]
         if len(pruned) > 1:
@@ -107,7 +126,7 @@ def genotype_pcs(
         k = min(n_pcs, len(samples) - 1, n_kept - 1)
         if k < n_pcs:
             log.warning(
-                "genotype PCs: %d requested, %d computed (%d samples, %d pruned variants)",
+                "genotype PCs: %d requested, %d computed (%d samples, %d variants)",
                 n_pcs,
                 k,
                 len(samples),

@@ -85,6 +85,12 @@ def config_sources(config: dict) -> list[ConfigSource]:
 
     samples, reference, genotypes = config["samples"], config["reference"], config["genotypes"]
     decoys = reference["decoys"] and config["salmon"]["settings"] != "mage"  # as reference.smk
+    # A matrix with its own annotation table reads no reference (paths.smk MATRIX_ANNOTATED).
+    expression = config.get("expression", {})
+    reads_reference = not (
+        expression.get("input") == "matrix"
+        and expression.get("matrix", {}).get("annotation_url")
+    )
     method = samples["method"]
     found = [
         # A cohort of individuals alone (method sheets, runs "") reads no run table.
@@ -93,10 +99,10 @@ def config_sources(config: dict) -> list[ConfigSource]:
         ConfigSource("samples.mage_metadata", samples.get("mage_metadata", ""), method == "mage"),
         ConfigSource("samples.sdrf", samples.get("sdrf", ""), method == "sdrf"),
         ConfigSource("samples.panel", samples.get("panel", ""), method in ("sdrf", "ena")),
-        ConfigSource("reference.transcripts_url", reference["transcripts_url"], True),
-        ConfigSource("reference.annotation_url", reference["annotation_url"], True),
-        ConfigSource("reference.genome_url", reference["genome_url"], decoys),
-        ConfigSource("reference.md5sums_url", reference["md5sums_url"], True),
+        ConfigSource("reference.transcripts_url", reference["transcripts_url"], reads_reference),
+        ConfigSource("reference.annotation_url", reference["annotation_url"], reads_reference),
+        ConfigSource("reference.genome_url", reference["genome_url"], decoys and reads_reference),
+        ConfigSource("reference.md5sums_url", reference["md5sums_url"], reads_reference),
         ConfigSource("genotypes.md5sums_url", genotypes["md5sums_url"], True),
         ConfigSource("eqtl.dbsnp", config["eqtl"]["dbsnp"], True),
     ]

@@ -9,10 +9,13 @@ Two layers, both cheap:
 - Rule ``check_inputs`` (``check_inputs``), after resolve_samples and download_reference and
   before the downloads, indexing, quantification and genotype jobs: what needs file contents.
   The GTF's first gene records carry gene_id, gene_name and gene_type, and every genotype
-  chromosome has genes under the pipeline's ``chr`` names; each VCF's header (only the header:
-  remote VCFs are not downloaded) has samples, every cohort individual among them, and the
-  chromosome; the resolved sheets' IDs and URLs match their patterns again (they may come from
-  an API) before they reach file names and commands.
+  chromosome has genes under the pipeline's ``chr`` names (a matrix with its own annotation:
+  that table instead, and no GTF); each VCF's header (only the header and first record: remote
+  VCFs are not downloaded) has samples, every cohort individual among them, and the chromosome,
+  named alike in header and records; the contig's length and the ##reference line, and the
+  GTF's header, agree with the config's ``genome_build`` (kgpex.common.genome CHROM_LENGTHS)
+  unless ``genotypes.check_build`` is false; the resolved sheets' IDs and URLs match their
+  patterns again (they may come from an API) before they reach file names and commands.
 
 Its output, ``{R}/preflight/inputs_checked.tsv``, is ``input source finding``: one row per
 input checked, saying what was found.
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import IO, Iterable
 
 from kgpex.common.errors import KgpexError
+from kgpex.common.genome import bare_chrom, build_named_in, build_of_length, chrom_length
 from kgpex.common.http import UrlPolicy, open_url
 from kgpex.common.io import atomic_path, open_text
 from kgpex.common.sources import local_path
@@ -61,9 +65,12 @@ def check_gtf(
     chromosomes: Iterable[str],
     gene_records: int = GTF_GENE_RECORDS,
     label: str | None = None,
+    build: str | None = None,
 ) -> Finding:
     """The first ``gene_records`` gene rows carry gene_id, gene_name and gene_type (or
-    gene_biotype); every chromosome in ``chromosomes`` has a gene row under that name.
+    gene_biotype); every chromosome in ``chromosomes`` has a gene row under that name. With a
+    ``build``, a header line that names a build (GENCODE's ``##description: ... (GRCh37) ...``,
+    Ensembl's ``#!genome-build GRCh38.p14``) must name that one.
 
     Only the first column of the rest is looked at (a GENCODE GTF is sorted by chromosome).
     """
@@ -71,10 +78,21 @@ def check_gtf(
     label = label or str(gtf)
     genes_checked = 0
     gene_chroms: set[str] = set()
+    header_build = None
     try:
         with open_text(gtf, what="GTF") as fh:
             for n, line in enumerate(fh, start=1):
-                if line.startswith("#") or not line.strip():
+                if line.startswith("#"):
+                    named = _header_build(line)
+                    if build and named and named != build:
+                        raise KgpexError(
+                            f"{label} line {n}: the GTF is on {named} ({line.strip()[:80]}), "
+                            f"the config's genome_build is {build} (genotypes.check_build: "
+                            "false skips this check)"
+                        )
+                    header_build = header_build or named
+                    continue
+                if not line.strip():
                     continue
                 fields = line.split("\t", 3)
                 if len(fields) < 4:
@@ -107,7 +125,62 @@ def check_gtf(
         "annotation",
         label,
         f"{genes_checked} gene records carry gene_id, gene_name, gene_type; "
-        f"genes on {len(gene_chroms)} chromosomes",
+        f"genes on {len(gene_chroms)} chromosomes"
+        + (f"; header names {header_build}" if header_build else ""),
+    )
+
+
+_BUILD_HEADER = re.compile(r"#+!?\s*(description|genome-build|genome-version|reference)\b", re.I)
+
+
+def _header_build(line: str) -> str | None:
+    """The build a GTF header line declares (description or genome-build lines only)."""
+    return build_named_in(line) if _BUILD_HEADER.match(line) else None
+
+
+def check_gene_table(
+    genes: str | os.PathLike,
+    chromosomes: Iterable[str],
+    build: str | None = None,
+    label: str | None = None,
+) -> Finding:
+    """A matrix's own annotation, imported as a genes table (kgpex.reference.genes), in place
+    of the GTF: every chromosome in ``chromosomes`` has genes; with a ``build``, no gene lies
+    beyond its chromosome's end in that build."""
+    import pandas as pd
+
+    label = label or str(genes)
+    # Written by import_gene_annotation, which checked every field (kgpex.matrix_input.read);
+    # the columns are kgpex.reference.genes GENES_COLUMNS (a later stage: not imported here).
+    try:
+        table = pd.read_csv(genes, sep="\t", dtype={"gene_id": str, "chrom": str}).set_index("gene_id")
+        table = table[["chrom", "end", "tss"]]
+    except (OSError, KeyError, ValueError, pd.errors.ParserError) as err:
+        raise KgpexError(f"{label}: cannot read the imported gene table {genes} ({err})") from None
+    gene_chroms = set(table["chrom"])
+    missing = [c for c in chromosomes if c not in gene_chroms]
+    if missing:
+        shown = ", ".join(sorted(gene_chroms)[:8]) + (", ..." if len(gene_chroms) > 8 else "")
+        raise KgpexError(
+            f"{label}: no genes on {', '.join(missing)} (genotypes.chromosomes); "
+            f"chromosomes with genes in the annotation: {shown or 'none'}"
+        )
+    if build:
+        for chrom, rows in table.groupby("chrom"):
+            length = chrom_length(build, chrom)
+            last = int(rows[["end", "tss"]].max().max())
+            if length is not None and last > length:
+                gene = rows.index[int(rows[["end", "tss"]].max(axis=1).to_numpy().argmax())]
+                raise KgpexError(
+                    f"{label}: gene {gene} at {chrom}:{last} lies beyond {chrom}'s end in "
+                    f"{build} ({length}); is the annotation on another build? "
+                    "(genotypes.check_build: false skips this check)"
+                )
+    return Finding(
+        "annotation",
+        label,
+        f"{len(table)} genes on {len(gene_chroms)} chromosomes"
+        + (f", within {build}'s chromosome lengths" if build else ""),
     )
 
 
@@ -204,10 +277,19 @@ def _header_text(stream: IO[bytes], label: str) -> str:
             raise KgpexError(f"{label}: not a readable VCF ({err})") from None
 
 
-def vcf_header(
-    source: str, label: str, access: UrlPolicy | None = None
-) -> tuple[list[str], list[str]]:
-    """Samples and contigs of a VCF (local path or URL), from its header only.
+@dataclass(frozen=True)
+class VcfHeader:
+    samples: list[str]
+    contigs: list[str]  # the ##contig IDs; without any, the first record's chromosome
+    lengths: dict[str, int]  # ##contig lengths, where given
+    declared: bool  # the contigs come from ##contig lines
+    first_chrom: str | None  # the first record's chromosome (None: no record)
+    reference: str  # the ##reference line's value ("" if none)
+
+
+def read_vcf_header(source: str, label: str, access: UrlPolicy | None = None) -> VcfHeader:
+    """Samples, contigs (with lengths) and first record's chromosome of a VCF (local path or
+    URL), from its header and first record only.
 
     Only the first bytes are transferred, up to the first record; no index is read (htslib
     would fetch a remote one into the working directory). pysam parses the header.
@@ -218,26 +300,101 @@ def vcf_header(
 
     with _open_source(source, label, access or UrlPolicy()) as stream:
         text = _header_text(stream, label)
+    lines = text.splitlines()
+    chrom_line = next((i for i, line in enumerate(lines) if line.startswith("#CHROM")), None)
+    record = lines[chrom_line + 1] if chrom_line is not None and chrom_line + 1 < len(lines) else ""
+    first_chrom = record.split("\t", 1)[0] if record.strip() else None
+    reference = next(
+        (line.split("=", 1)[1] for line in lines if line.startswith("##reference=")), ""
+    )
     with tempfile.TemporaryDirectory(prefix="kgpex-preflight-") as tmp:
         header_file = Path(tmp) / "header.vcf"
         header_file.write_text(text)
         try:
             with pysam.VariantFile(str(header_file)) as vf:
                 contigs = list(vf.header.contigs)
+                lengths = {
+                    c: int(vf.header.contigs[c].length)
+                    for c in contigs
+                    if vf.header.contigs[c].length is not None
+                }
+                declared = bool(contigs)
                 if not contigs:
                     # No ##contig lines: the first record names the chromosome.
                     first = next(iter(vf), None)
                     contigs = [first.chrom] if first is not None else []
-                return list(vf.header.samples), contigs
+                return VcfHeader(
+                    list(vf.header.samples), contigs, lengths, declared, first_chrom, reference
+                )
         except (OSError, ValueError, StopIteration) as err:
             raise KgpexError(f"{label}: not a readable VCF ({err})") from None
 
 
+def vcf_header(
+    source: str, label: str, access: UrlPolicy | None = None
+) -> tuple[list[str], list[str]]:
+    """Samples and contigs of a VCF (local path or URL), from its header only."""
+    header = read_vcf_header(source, label, access)
+    return header.samples, header.contigs
+
+
+def check_vcf_build(header: VcfHeader, contig: str, build: str, label: str) -> str:
+    """``contig``'s ##contig length and the ##reference line agree with ``build``.
+
+    A length that is another known build's, or longer than the chromosome in ``build``, stops
+    the run; a shorter length of no known build (a synthetic or cut-down genome, such as the
+    demo's) passes, and the finding says so. Returns the finding's words."""
+    length = header.lengths.get(contig)
+    expected = chrom_length(build, contig)
+    hint = "(genotypes.check_build: false skips this check)"
+    if length is not None and expected is not None and length != expected:
+        other = build_of_length(contig, length)
+        if other or length > expected:
+            of = f"{other}'s length" if other else f"longer than {build}'s {expected}"
+            raise KgpexError(
+                f"{label}: contig {contig} has length {length} ({of}), the config's "
+                f"genome_build is {build} (chr{bare_chrom(contig)} {expected}) {hint}"
+            )
+    named = build_named_in(header.reference) if header.reference else None
+    if named and named != build:
+        raise KgpexError(
+            f"{label}: ##reference={header.reference[:80]} is {named}, the config's genome_build "
+            f"is {build} {hint}"
+        )
+    if length is None or expected is None:
+        return f"{build} not checked (no ##contig length for {contig})"
+    if length != expected:
+        return f"length {length}, not {build}'s {expected} (no known build: not checked)"
+    return f"length {length} ({build})"
+
+
+def check_record_naming(header: VcfHeader, label: str) -> None:
+    """The first record's chromosome is named as the header's ##contig lines name it (a header
+    of ``22`` over records of ``chr22`` is a VCF re-headered from another file)."""
+    first = header.first_chrom
+    if not header.declared or first is None or first in header.contigs:
+        return
+    same = [c for c in header.contigs if bare_chrom(c) == bare_chrom(first)]
+    if same:
+        raise KgpexError(
+            f"{label}: chromosome naming: the header's ##contig is {same[0]}, the records' "
+            f"chromosome is {first} (fix the header, e.g. bcftools reheader)"
+        )
+
+
 def check_vcf(
-    source: str, chrom: str, individuals: Iterable[str], label: str, access: UrlPolicy | None = None
+    source: str,
+    chrom: str,
+    individuals: Iterable[str],
+    label: str,
+    access: UrlPolicy | None = None,
+    build: str | None = None,
 ) -> Finding:
-    """The VCF has samples, every individual among them, and ``chrom`` (or its bare name)."""
-    samples, contigs = vcf_header(source, label, access)
+    """The VCF has samples, every individual among them, and ``chrom`` (or its bare name); its
+    header and first record name the chromosome alike; with a ``build``, the contig's length
+    and the ##reference line agree with it (``check_vcf_build``)."""
+    header = read_vcf_header(source, label, access)
+    samples, contigs = header.samples, header.contigs
     if not samples:
         raise KgpexError(f"{label}: the VCF has no samples (a sites-only VCF); genotypes are needed")
     present = set(samples)
@@ -259,8 +416,12 @@ def check_vcf(
             f"{label}: chromosome naming: neither {chrom} nor {bare} is among the VCF's "
             f"contigs ({shown or 'none'})"
         )
+    built = f" ({check_vcf_build(header, contig, build, label)})" if build else ""
+    check_record_naming(header, label)
     return Finding(
-        f"vcf {chrom}", label, f"{len(samples)} samples, all cohort individuals; contig {contig}"
+        f"vcf {chrom}",
+        label,
+        f"{len(samples)} samples, all cohort individuals; contig {contig}{built}",
     )
 
 
@@ -308,22 +469,32 @@ def check_inputs(
     individuals: str | os.PathLike,
     runs: str | os.PathLike,
     sources: str | os.PathLike,
-    gtf: str | os.PathLike,
+    gtf: str | os.PathLike | None,
     vcf_sources: dict[str, str],
     dest: str | os.PathLike,
     gene_records: int = GTF_GENE_RECORDS,
     gtf_label: str | None = None,
     download: dict | None = None,
+    genes: str | os.PathLike | None = None,
+    genes_label: str | None = None,
+    build: str | None = None,
 ) -> list[Finding]:
     """Rule check_inputs: every content check, then ``dest`` (``input source finding``).
 
-    ``download``: the config's download section (allowed hosts, timeout, retries).
+    ``gtf`` None: a matrix with its own annotation, checked as the imported genes table
+    ``genes`` instead. ``build``: the config's genome_build (None: genotypes.check_build
+    false). ``download``: the config's download section (allowed hosts, timeout, retries).
     """
     access = UrlPolicy.from_config(download or {})
     cohort, findings = check_resolved_samples(individuals, runs, sources, access)
-    findings.append(check_gtf(gtf, vcf_sources, gene_records, label=gtf_label))
+    if gtf is not None:
+        findings.append(check_gtf(gtf, vcf_sources, gene_records, label=gtf_label, build=build))
+    if genes is not None:
+        findings.append(check_gene_table(genes, vcf_sources, build, label=genes_label))
     for chrom, source in vcf_sources.items():
-        findings.append(check_vcf(source, chrom, cohort, label=source, access=access))
+        findings.append(
+            check_vcf(source, chrom, cohort, label=source, access=access, build=build)
+        )
     with atomic_path(dest) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(OUTPUT_COLUMNS)
