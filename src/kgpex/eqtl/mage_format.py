@@ -129,19 +129,27 @@ def significant_pairs(pairs: pd.DataFrame, cis_genes: pd.DataFrame, fdr: float) 
     return pairs[gene_threshold.notna() & (pairs["pval_nominal"] < gene_threshold)]
 
 
-def nominal_table(pairs: pd.DataFrame, genes: pd.DataFrame,
-                  rsids: pd.Series | None = None) -> pd.DataFrame:
-    """MAGE's nominal_pass table (15 columns), sorted by variant position then gene."""
-    ann = _gene_annotation(genes, pairs["phenotype_id"], "nominal table")
-    var = split_variant_ids(pairs["variant_id"].reset_index(drop=True))
+def _variant_gene_columns(rows: pd.DataFrame, genes: pd.DataFrame,
+                          rsids: pd.Series | None, what: str) -> pd.DataFrame:
+    """The columns a variant-gene table starts with (nominal pass, fine-mapping): the variant's
+    chromosome, position, alleles, 1000 Genomes and rs IDs, then the gene's ID and symbol."""
+    ann = _gene_annotation(genes, rows["phenotype_id"], what)
+    var = split_variant_ids(rows["variant_id"].reset_index(drop=True))
     out = pd.DataFrame({
         "variantChrom": var["chrom"].to_numpy(), "variantPosition": var["pos"].to_numpy(),
         "variantRef": var["ref"].to_numpy(), "variantAlt": var["alt"].to_numpy(),
-        "variant_kgpID": pairs["variant_id"].to_numpy(),
+        "variant_kgpID": rows["variant_id"].to_numpy(),
     })
     out["variant_rsID"] = _rsid(out["variant_kgpID"], rsids).to_numpy()
-    out["ensemblID"] = pairs["phenotype_id"].to_numpy()
+    out["ensemblID"] = rows["phenotype_id"].to_numpy()
     out["geneSymbol"] = ann["gene_name"].to_numpy()
+    return out
+
+
+def nominal_table(pairs: pd.DataFrame, genes: pd.DataFrame,
+                  rsids: pd.Series | None = None) -> pd.DataFrame:
+    """MAGE's nominal_pass table (15 columns), sorted by variant position then gene."""
+    out = _variant_gene_columns(pairs, genes, rsids, "nominal table")
     out["tss_distance"] = pairs["start_distance"].to_numpy()
     out["ma_samples"] = pairs["ma_samples"].to_numpy()
     out["ma_count"] = pairs["ma_count"].to_numpy()
@@ -194,16 +202,7 @@ def credible_set_table(credible_sets: pd.DataFrame, genes: pd.DataFrame) -> pd.D
 def finemapping_table(pips: pd.DataFrame, genes: pd.DataFrame,
                       rsids: pd.Series | None = None) -> pd.DataFrame:
     """MAGE's fine-mapping allAssociations: every variant's PIP; credible set or NA."""
-    ann = _gene_annotation(genes, pips["phenotype_id"], "fine-mapping PIPs")
-    var = split_variant_ids(pips["variant_id"].reset_index(drop=True))
-    out = pd.DataFrame({
-        "variantChrom": var["chrom"].to_numpy(), "variantPosition": var["pos"].to_numpy(),
-        "variantRef": var["ref"].to_numpy(), "variantAlt": var["alt"].to_numpy(),
-        "variant_kgpID": pips["variant_id"].to_numpy(),
-    })
-    out["variant_rsID"] = _rsid(out["variant_kgpID"], rsids).to_numpy()
-    out["ensemblID"] = pips["phenotype_id"].to_numpy()
-    out["geneSymbol"] = ann["gene_name"].to_numpy()
+    out = _variant_gene_columns(pips, genes, rsids, "fine-mapping PIPs")
     out["variantPIP"] = pips["pip"].to_numpy()
     out["variantCredibleSet"] = pips["cs_id"].fillna("NA").to_numpy()
     return sort_by_position(out[FINEMAPPING_COLUMNS], "variantChrom", "variantPosition",
