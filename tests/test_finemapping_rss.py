@@ -175,3 +175,25 @@ def test_lead_variant_table_is_mages_cs_lead_hit():
     assert lead[["ensemblID", "variantCredibleSet", "variantPosition"]].values.tolist() == [
         ["G1", "L10", 40], ["G1", "L2", 30], ["G2", "L1", 10]]
     assert lead_variant_table(sig.iloc[:0]).empty
+
+
+def test_lead_variant_file_is_the_table_of_the_significant_file(tmp_path):
+    # The rule's path: significantAssociations as written (gzip, "NA" rsIDs) -> lead hits file.
+    from kgpex.common.io import write_table
+    from kgpex.eqtl.mage_files import write_lead_variant_table
+
+    sig = pd.DataFrame({
+        "variantChrom": "chr22", "variantPosition": [10, 20, 30],
+        "variantRef": "A", "variantAlt": "G",
+        "variant_kgpID": [f"chr22:{p}:A:G" for p in (10, 20, 30)], "variant_rsID": "NA",
+        "ensemblID": ["G1", "G1", "G2"], "geneSymbol": "S",
+        "variantPIP": [0.3, 0.7, 0.9], "variantCredibleSet": ["L1", "L1", "L1"],
+    })
+    src, dest = tmp_path / "significant.txt.gz", tmp_path / "lead.txt.gz"
+    write_table(sig, src, index=False, na_rep="NA")
+    lead = write_lead_variant_table(src, dest)
+    assert lead["variantPosition"].tolist() == [20, 30]
+    written = pd.read_csv(dest, sep="\t", dtype=str, keep_default_na=False)
+    assert list(written.columns) == FINEMAPPING_COLUMNS
+    assert written["variant_kgpID"].tolist() == ["chr22:20:A:G", "chr22:30:A:G"]
+    assert written["variant_rsID"].tolist() == ["NA", "NA"]

@@ -1,22 +1,14 @@
 """MAGE's fine-mapping lead hits (cs_lead_hit.py): one row per credible set, its highest-PIP
-variant, from the significantAssociations table."""
+variant, from the significantAssociations table (kgpex.eqtl.mage_files)."""
 
 import _bootstrap  # noqa: F401
 
 from kgpex.common.rulescript import run
+from kgpex.eqtl.mage_files import write_lead_variant_table
 
 
 def main(snakemake):
-    import pandas as pd
-
-    from kgpex.common.io import write_table
-    from kgpex.eqtl.mage_format import lead_variant_table
-
-    significant = pd.read_csv(snakemake.input.significant_variants, sep="\t",
-                              dtype={"variantChrom": str, "variantCredibleSet": str},
-                              keep_default_na=False, na_values=[""])
-    write_table(lead_variant_table(significant), snakemake.output.lead_variants, index=False,
-                na_rep="NA")
+    write_lead_variant_table(snakemake.input.significant_variants, snakemake.output.lead_variants)
 
 
 run(main, snakemake)  # noqa: F821

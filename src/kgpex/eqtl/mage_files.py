@@ -14,11 +14,12 @@ import pandas as pd
 
 from kgpex.common.errors import KgpexError
 from kgpex.common.genome import chrom_rank
-from kgpex.common.io import atomic_path, write_bgzip_indexed
+from kgpex.common.io import atomic_path, write_bgzip_indexed, write_table
 from kgpex.eqtl.mage_format import (
     NOMINAL_COLUMNS,
     credible_set_table,
     finemapping_table,
+    lead_variant_table,
     nominal_table,
     significant_pairs,
     summary_table,
@@ -150,3 +151,14 @@ def summary_from_files(phenotype_bed, genes: pd.DataFrame, cis_genes: pd.DataFra
     sets = pd.read_csv(credible_sets_path, sep="\t", usecols=["ensemblID"], dtype=str)
     return summary_table(filtered, genes, cis_genes, significant.value_counts(),
                          sets["ensemblID"].value_counts(), fdr)
+
+
+def write_lead_variant_table(significant_path, dest) -> pd.DataFrame:
+    """MAGE's lead hits (``lead_variant_table``) from the fine-mapping significantAssociations
+    file, written to ``dest``; returns the table."""
+    significant = pd.read_csv(significant_path, sep="\t",
+                              dtype={"variantChrom": str, "variantCredibleSet": str},
+                              keep_default_na=False, na_values=[""])
+    lead = lead_variant_table(significant)
+    write_table(lead, dest, index=False, na_rep="NA")
+    return lead
