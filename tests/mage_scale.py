@@ -151,6 +151,8 @@ def _run_row(run: str, individual: str, library_name: str, reads: int) -> dict:
     return {
         "run_accession": run,
         "study_accession": "SRP384216",
+        # One experiment per run: MAGE sequenced each library once.
+        "experiment_accession": f"SRX{int(run[3:]) + 5_000_000}",
         "sample_accession": f"SAMN{int(run[3:]) + 10_000_000}",
         "sample_alias": individual,
         "sample_title": f"LCL RNA-seq of {individual}",

@@ -21,9 +21,13 @@ from kgpex.expression.libraries import (
     choose_libraries,
     library_types_table,
     plot_library_qc,
-    salmon_run_info,
+    salmon_library_info,
 )
-from kgpex.expression.matrices import filtered_genes_table, normalize_expression, tss_bed
+from kgpex.expression.matrices import (
+    filtered_genes_table,
+    normalize_expression,
+    tss_bed,
+)
 from kgpex.reference.genes import read_genes
 
 # ----------------------------------------------------------------------------- fixtures
@@ -34,8 +38,7 @@ def write_quant(path, rows):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
         fh.write("Name\tLength\tEffectiveLength\tTPM\tNumReads\n")
-        for name, tpm, reads in rows:
-            fh.write(f"{name}\t1000\t850.000\t{tpm:.6f}\t{reads:.3f}\n")
+        fh.writelines(f"{name}\t1000\t850.000\t{tpm:.6f}\t{reads:.3f}\n" for name, tpm, reads in rows)
     return path
 
 
@@ -74,35 +77,37 @@ TX2GENE = pd.Series(
 # ----------------------------------------------------------------------------- salmon output
 
 
-def test_salmon_run_info_and_library_types(tmp_path):
+def test_salmon_library_info_and_library_types(tmp_path):
     fmt, meta = write_salmon_json(tmp_path / "SRR2", num_processed=2000, num_mapped=1500, isf=10, isr=990)
-    info = salmon_run_info("SRR2", fmt, meta)
+    info = salmon_library_info("SRR2", fmt, meta)
     assert info["salmon_format"] == "ISR" and info["meta_library_types"] == "ISR"
     assert info["num_processed"] == 2000 and info["percent_mapped"] == 75.0
     assert info["isr_fraction"] == pytest.approx(0.99)
     fmt1, meta1 = write_salmon_json(tmp_path / "SRR1", expected_format="IU")
     table = library_types_table(
-        [info, salmon_run_info("SRR1", fmt1, meta1)], "A", {"SRR1": "b1", "SRR2": "b2"}
+        [info, salmon_library_info("SRR1", fmt1, meta1)], "A", {"SRR1": "b1", "SRR2": "b2"},
+        {"SRR1": ["SRR1"], "SRR2": ["SRR2", "SRR3"]},
     )
-    assert list(table["run_accession"]) == ["SRR1", "SRR2"]
-    assert list(table.columns[:4]) == ["run_accession", "batch", "requested_format", "salmon_format"]
+    assert list(table["library"]) == ["SRR1", "SRR2"]
+    assert list(table.columns[:5]) == ["library", "batch", "runs", "requested_format", "salmon_format"]
     assert list(table["batch"]) == ["b1", "b2"]
+    assert list(table["runs"]) == ["SRR1", "SRR2,SRR3"]
 
 
-def test_salmon_run_info_names_bad_file(tmp_path):
+def test_salmon_library_info_names_bad_file(tmp_path):
     fmt, meta = write_salmon_json(tmp_path / "SRR1")
     data = json.loads(meta.read_text())
     del data["num_processed"]
     meta.write_text(json.dumps(data))
     with pytest.raises(KgpexError, match=r"meta_info.json: field 'num_processed' missing"):
-        salmon_run_info("SRR1", fmt, meta)
+        salmon_library_info("SRR1", fmt, meta)
     meta.write_text("{not json")
     with pytest.raises(KgpexError, match="meta_info.json: not valid JSON"):
-        salmon_run_info("SRR1", fmt, meta)
+        salmon_library_info("SRR1", fmt, meta)
 
 
 @pytest.mark.skipif(shutil.which("salmon") is None, reason="salmon not installed")
-def test_salmon_run_info_reads_real_salmon_output(tmp_path):
+def test_salmon_library_info_reads_real_salmon_output(tmp_path):
     """A tiny real salmon run: the fields we read exist, with the values salmon reports."""
     rng = random.Random(7)
     seqs = ["".join(rng.choice("ACGT") for _ in range(800)) for _ in range(3)]
@@ -117,11 +122,11 @@ def test_salmon_run_info_reads_real_salmon_output(tmp_path):
             frag = s[p : p + 250]
             f1.write(f"@r{i}/1\n{frag[::-1].translate(comp)[:70]}\n+\n{'I' * 70}\n")  # ISR
             f2.write(f"@r{i}/2\n{frag[:70]}\n+\n{'I' * 70}\n")
-    run = lambda *a: subprocess.run(a, check=True, capture_output=True, cwd=tmp_path)  # noqa: E731
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True, cwd=tmp_path)
     run("salmon", "index", "-t", "tx.fa.gz", "-i", "idx", "--gencode", "-k", "31", "-p", "1")
     run("salmon", "quant", "-i", "idx", "-l", "A", "-1", "r_1.fq.gz", "-2", "r_2.fq.gz",
         "-p", "1", "--validateMappings", "-o", "q")
-    info = salmon_run_info("R1", tmp_path / "q/lib_format_counts.json", tmp_path / "q/aux_info/meta_info.json")
+    info = salmon_library_info("R1", tmp_path / "q/lib_format_counts.json", tmp_path / "q/aux_info/meta_info.json")
     assert info["num_processed"] == 600
     assert info["num_mapped"] == 600
     assert info["isr_fraction"] == 1.0
@@ -134,24 +139,26 @@ def test_salmon_run_info_reads_real_salmon_output(tmp_path):
 
 
 def test_choose_libraries_most_reads_and_tie_break():
-    runs = pd.DataFrame(
+    libraries = pd.DataFrame(
         {
-            "run_accession": ["SRR5", "SRR3", "SRR4", "SRR9", "SRR8", "SRR1"],
+            "library": ["SRR5", "SRR3", "SRR4", "SRR9", "SRR8", "SRX1"],
             "individual": ["NA1", "NA1", "NA1", "HG2", "HG2", "HG3"],
+            "runs": ["SRR5", "SRR3", "SRR4", "SRR9", "SRR8", "SRR1,SRR2"],
             "num_processed": [100, 300, 200, 50, 50, 10],
         }
     )
-    choice = choose_libraries(runs)
+    choice = choose_libraries(libraries)
     assert list(choice.columns) == [
-        "individual", "run_accession", "num_processed", "n_libraries", "runs_considered",
+        "individual", "library", "runs", "num_processed", "n_libraries", "libraries_considered",
     ]
     rows = choice.set_index("individual")
     assert list(rows.index) == ["HG2", "HG3", "NA1"]
-    assert rows.loc["NA1", "run_accession"] == "SRR3"  # most reads
+    assert rows.loc["NA1", "library"] == "SRR3"  # most reads
     assert rows.loc["NA1", "n_libraries"] == 3
-    assert rows.loc["NA1", "runs_considered"] == "SRR3,SRR4,SRR5"
-    assert rows.loc["HG2", "run_accession"] == "SRR8"  # tie: smaller accession
-    assert rows.loc["HG3", "run_accession"] == "SRR1" and rows.loc["HG3", "n_libraries"] == 1
+    assert rows.loc["NA1", "libraries_considered"] == "SRR3,SRR4,SRR5"
+    assert rows.loc["HG2", "library"] == "SRR8"  # tie: smaller ID
+    assert rows.loc["HG3", "library"] == "SRX1" and rows.loc["HG3", "n_libraries"] == 1
+    assert rows.loc["HG3", "runs"] == "SRR1,SRR2"  # a library of two lanes
 
 
 # ----------------------------------------------------------------------------- aggregation
@@ -282,7 +289,7 @@ def test_normalize_expression(tmp_path):
     choice = pd.DataFrame(
         {
             "individual": ["NA5", "HG1", "NA2", "HG4", "NA3"],
-            "run_accession": ["SRR5", "SRR1", "SRR2", "SRR4", "SRR3"],
+            "library": ["SRR5", "SRR1", "SRR2", "SRR4", "SRR3"],
         }
     )
     result = normalize_expression(
@@ -301,7 +308,7 @@ def test_normalize_expression(tmp_path):
     chosen = counts[["SRR1", "SRR4", "SRR2", "SRR3", "SRR5"]]
     factors = normalize.tmm_factors(chosen)
     np.testing.assert_allclose(result.factors["tmm_factor"], factors, rtol=1e-15)
-    assert list(result.factors["run_accession"]) == ["SRR1", "SRR4", "SRR2", "SRR3", "SRR5"]
+    assert list(result.factors["library"]) == ["SRR1", "SRR4", "SRR2", "SRR3", "SRR5"]
     expected_cpm = chosen.loc["ENSG1.1"].to_numpy() / (chosen.sum().to_numpy() * factors) * 1e6
     np.testing.assert_allclose(result.tmm_cpm.loc["ENSG1.1"].to_numpy(), expected_cpm, rtol=1e-12)
     np.testing.assert_array_equal(result.raw_counts.loc["ENSG1.1"].to_numpy(), chosen.loc["ENSG1.1"].to_numpy())
@@ -319,18 +326,19 @@ def test_normalize_expression(tmp_path):
 def test_normalize_expression_input_errors(tmp_path):
     genes = make_genes(tmp_path)
     counts = pd.DataFrame({"SRR1": [10.0, 20.0], "SRR2": [5.0, 9.0]}, index=["ENSG1.1", "ENSG9.9"])
-    choice = pd.DataFrame({"individual": ["HG1", "HG2"], "run_accession": ["SRR1", "SRR2"]})
+    choice = pd.DataFrame({"individual": ["HG1", "HG2"], "library": ["SRR1", "SRR2"]})
     with pytest.raises(KgpexError, match="gene ENSG9.9 of the quantifications is not annotated"):
         normalize_expression(counts, counts, choice, genes)
-    choice.loc[1, "run_accession"] = "SRR7"
-    with pytest.raises(KgpexError, match="chosen run SRR7"):
+    choice.loc[1, "library"] = "SRR7"
+    with pytest.raises(KgpexError, match="chosen library SRR7"):
         normalize_expression(counts, counts, choice, genes)
 
 
 def test_plot_library_qc(tmp_path):
     types = pd.DataFrame(
         {
-            "run_accession": ["SRR1", "SRR2", "SRR3"],
+            "library": ["SRR1", "SRR2", "SRR3"],
+            "runs": ["SRR1", "SRR2", "SRR3"],
             "batch": ["b1", "b1", "b2"],
             "salmon_format": ["ISR", "ISR", "IU"],
             "num_processed": [3_000_000, 2_000_000, 1_000_000],

@@ -262,8 +262,9 @@ def test_run_mapping_tsv_records_the_swap_state(meta, tmp_path):
     assert stated == {
         OLD_530: "excluded",
         OLD_653: "excluded",
-        NEW_958: "mapped",
-        NEW_959: "mapped",
+        # Kept: 958 its individual's only library, 959 one of its individual's replicates.
+        NEW_958: "used",
+        NEW_959: "replicate",
     }
     assert all(
         r["evidence"].endswith("swap state: relabelled, replacement present")

@@ -274,12 +274,12 @@ def test_counts_with_tpm_are_normalised_exactly_as_the_reads_path():
     tpm = counts / counts.sum() * 1e6
     genes = _genes(list(counts.index), ["chr21"] * 30)
     runs = [f"SRR{i}" for i in range(12)]
-    choice = pd.DataFrame({"individual": counts.columns, "run_accession": runs})
+    choice = pd.DataFrame({"individual": counts.columns, "library": runs})
     reads = normalize_expression(counts.set_axis(runs, axis=1), tpm.set_axis(runs, axis=1), choice, genes)
     matrix = normalize_counts(counts, tpm, genes)
     pd.testing.assert_frame_equal(matrix.inverse_normal, reads.inverse_normal)
     pd.testing.assert_frame_equal(matrix.tmm_cpm, reads.tmm_cpm)
-    assert list(matrix.factors["run_accession"]) == list(counts.columns)
+    assert list(matrix.factors["library"]) == list(counts.columns)
 
 
 def test_counts_without_tpm_filter_on_counts_only():

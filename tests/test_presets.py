@@ -76,6 +76,7 @@ def write_run_table(path: Path, runs) -> Path:
             values = {
                 "run_accession": run,
                 "study_accession": "SRP000001",
+                "experiment_accession": f"SRX9000{i:04d}",
                 "sample_accession": f"SAMN9000{i:04d}",
                 "sample_alias": alias,
                 "sample_title": title,

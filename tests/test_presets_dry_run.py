@@ -192,13 +192,19 @@ def test_geuvadis_resolves_from_its_sdrf_through_the_rules(tmp_path):
     assert query["runs"] == 2 and query["source"].endswith("/run_table.tsv")
 
 
-def test_pickrell_single_end_runs_resolve_and_plan_salmon_with_r(tmp_path):
+def test_pickrell_pools_every_lane_of_an_individual_and_plans_one_salmon_with_r(tmp_path):
+    """Pickrell's shape: an individual's lanes at two centres (library_name NA18486_argonne for
+    two lanes, NA18486_yale for one), single-end. The preset pools them (samples.replicates:
+    pool): one salmon -r over all three FASTQs, and every run's status is pooled."""
     workdir = scratch_workdir(tmp_path, reuse_demo=False)
     (workdir / "panel.txt").write_text(PANEL)
-    ftp = "ftp.sra.ebi.ac.uk/vol1/fastq/SRR031/SRR031919/SRR031919.fastq.gz"
-    (workdir / "run_table.tsv").write_text(
-        ENA_HEADER + f"SRR031919\tNA18486_argonne\tSINGLE\t5\t{ftp}\t{M}\t1\n"
-    )
+    header = ENA_HEADER.replace("sample_title\t", "sample_title\tlibrary_name\t")
+    rows = []
+    for run, library in (("SRR031919", "NA18486_argonne"), ("SRR031920", "NA18486_argonne"),
+                         ("SRR032001", "NA18486_yale")):
+        ftp = f"ftp.sra.ebi.ac.uk/vol1/fastq/SRR031/{run}/{run}.fastq.gz"
+        rows.append(f"{run}\t{library}\t{library}\tSINGLE\t5\t{ftp}\t{M}\t1\n")
+    (workdir / "run_table.tsv").write_text(header + "".join(rows))
     extra = overlay(
         workdir, {"panel": "panel.txt", "run_table": "run_table.tsv", "expected_individuals": 1}
     )
@@ -212,20 +218,31 @@ def test_pickrell_single_end_runs_resolve_and_plan_salmon_with_r(tmp_path):
     assert proc.returncode == 0, out[-3000:]
     sources = read_tsv(workdir / "results/PICKRELL2010/samples/run_sources.tsv")
     assert [(s["run_accession"], s["layout"], s["url_2"]) for s in sources] == [
-        ("SRR031919", "single", "")
+        ("SRR031919", "single", ""), ("SRR031920", "single", ""), ("SRR032001", "single", "")
     ]
-    assert sources[0]["url_1"] == f"https://{ftp}"
-    # After resolution the plan downloads the one FASTQ and quantifies it with salmon -r.
-    quant = "results/PICKRELL2010/salmon/SRR031919/quant.sf"
+    assert sources[0]["url_1"] == "https://ftp.sra.ebi.ac.uk/vol1/fastq/SRR031/SRR031919/SRR031919.fastq.gz"
+    runs = read_tsv(workdir / "results/PICKRELL2010/samples/runs.tsv")
+    assert {r["library"] for r in runs} == {"NA18486"}
+    mapping = read_tsv(workdir / "results/PICKRELL2010/samples/run_mapping.tsv")
+    assert [(m["run_accession"], m["status"], m["library"]) for m in mapping] == [
+        ("SRR031919", "pooled", "NA18486"), ("SRR031920", "pooled", "NA18486"),
+        ("SRR032001", "pooled", "NA18486"),
+    ]
+    # After resolution the plan downloads each FASTQ and quantifies them together with salmon -r.
+    quant = "results/PICKRELL2010/salmon/NA18486/quant.sf"
     proc = run_snakemake(
         snakemake_args(workdir, quant, "-n", "-p", "--cores", "1", "--configfile", preset, str(extra)),
         check=False,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
-    assert "download_fastq_single" in out
+    assert out.count("rule download_fastq_single:") == 3
     [shell] = [line for line in out.splitlines() if "salmon quant -i" in line]
-    assert "-l A -r results/PICKRELL2010/download/single/SRR031919.fastq.gz " in shell
+    single = "results/PICKRELL2010/download/single"
+    assert (
+        f"-l A -r {single}/SRR031919.fastq.gz {single}/SRR031920.fastq.gz {single}/SRR032001.fastq.gz "
+        in shell
+    )
 
 
 @pytest.fixture(scope="module")

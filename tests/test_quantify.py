@@ -10,12 +10,24 @@ from kgpex.quantify.salmon import fastq_inputs, library_type, read_options
 
 def test_fastq_inputs_by_layout():
     assert fastq_inputs("r/download", "SRR1", "paired") == {
-        "r1": "r/download/SRR1_1.fastq.gz",
-        "r2": "r/download/SRR1_2.fastq.gz",
+        "r1": ["r/download/SRR1_1.fastq.gz"],
+        "r2": ["r/download/SRR1_2.fastq.gz"],
     }
-    assert fastq_inputs("r/download", "SRR1", "single") == {"reads": "r/download/single/SRR1.fastq.gz"}
+    assert fastq_inputs("r/download", "SRR1", "single") == {"reads": ["r/download/single/SRR1.fastq.gz"]}
     with pytest.raises(KgpexError, match="run SRR1: layout 'mates' is not paired or single"):
         fastq_inputs("r/download", "SRR1", "mates")
+
+
+def test_a_library_of_several_runs_gives_salmon_every_lane_mates_in_step():
+    files = fastq_inputs("d", ["SRR2", "SRR1"], "paired")
+    assert files == {"r1": ["d/SRR1_1.fastq.gz", "d/SRR2_1.fastq.gz"], "r2": ["d/SRR1_2.fastq.gz", "d/SRR2_2.fastq.gz"]}
+    assert read_options("A", files) == "-l A -1 d/SRR1_1.fastq.gz d/SRR2_1.fastq.gz -2 d/SRR1_2.fastq.gz d/SRR2_2.fastq.gz"
+    single = fastq_inputs("d", ["SRR9", "SRR3"], "single")
+    assert read_options("IU", single) == "-l U -r d/single/SRR3.fastq.gz d/single/SRR9.fastq.gz"
+    with pytest.raises(KgpexError, match="2 first-mate files but 1 second-mate"):
+        read_options("A", {"r1": ["a", "b"], "r2": ["c"]})
+    with pytest.raises(KgpexError, match="a library without runs"):
+        fastq_inputs("d", [], "paired")
 
 
 @pytest.mark.parametrize(

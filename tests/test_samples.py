@@ -149,11 +149,12 @@ def test_sdrf_runs_get_their_individuals_batches_and_sources(tmp_path, panel):
     mapping = read_tsv(out.mapping)
     assert mapping[0] == {
         "run_accession": "ERR188021",
-        "status": "mapped",
+        "status": "used",
         "individual": "HG00096",
-        "library": "",
+        "library": "ERR188021",
         "read_count": "1000",
         "evidence": "Source Name=HG00096",
+        "library_evidence": "its individual's only library, one run",
     }
 
 
@@ -345,9 +346,11 @@ def test_own_reads_listed_in_the_runs_sheet_resolve_with_it_as_run_table(tmp_pat
     samples_resolve.resolve_from_sheets(ind, runs, runs, out)
     [source] = read_tsv(out.sources)
     assert source["url_1"] == (tmp_path / "reads/LIB1_R1.fq.gz").as_uri()
-    assert read_tsv(out.runs) == [{"run_accession": "LIB1", "individual": "HG00096", "batch": "b1"}]
+    assert read_tsv(out.runs) == [
+        {"run_accession": "LIB1", "individual": "HG00096", "batch": "b1", "library": "LIB1"}
+    ]
     [mapping] = read_tsv(out.mapping)
-    assert (mapping["status"], mapping["evidence"]) == ("mapped", f"runs sheet {runs}")
+    assert (mapping["status"], mapping["evidence"]) == ("used", f"runs sheet {runs}")
 
 
 # --- a cohort of individuals alone (the matrix entry point) -----------------------------------
@@ -372,7 +375,7 @@ def test_individuals_alone_resolve_with_header_only_run_tables(tmp_path):
     }
     # Each run table is its header alone, so every reader finds its columns and no rows.
     headers = {
-        out.runs: "run_accession\tindividual\tbatch",
+        out.runs: "run_accession\tindividual\tbatch\tlibrary",
         out.sources: "\t".join(CHECKED_COLUMNS),
         out.mapping: "\t".join(MAPPING_COLUMNS),
     }

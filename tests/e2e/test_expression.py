@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pysam
 import pytest
-from scipy import stats
-
 from conftest import ROOT
+from scipy import stats
 
 pytestmark = pytest.mark.e2e
 
@@ -85,22 +84,41 @@ def test_raw_pseudocounts_are_the_chosen_libraries_gene_counts(demo_run):
     counts = pd.read_parquet(_quants(demo_run) / f"gene_counts.allLibraries.{TAG}.parquet")
     choice = pd.read_csv(demo_run / "expression" / "library_choice.tsv", sep="\t")
     runs = pd.read_csv(DEMO / "runs.tsv", sep="\t", dtype=str)
+    # The demo's libraries are one run each, named by it: every run is a column.
     assert sorted(counts.columns) == sorted(runs["run_accession"])  # all libraries
-    chosen = counts.loc[raw.index, choice.set_index("individual").loc[raw.columns, "run_accession"]]
+    chosen = counts.loc[raw.index, choice.set_index("individual").loc[raw.columns, "library"]]
     np.testing.assert_allclose(raw.to_numpy(), chosen.to_numpy(), rtol=1e-12)
 
 
 def test_library_choice_keeps_the_deepest_library(demo_run, individuals):
-    choice = pd.read_csv(demo_run / "expression" / "library_choice.tsv", sep="\t", dtype={"run_accession": str})
-    types = pd.read_csv(demo_run / "expression" / "library_types.tsv", sep="\t", dtype={"run_accession": str})
+    choice = pd.read_csv(demo_run / "expression" / "library_choice.tsv", sep="\t", dtype={"library": str})
+    types = pd.read_csv(demo_run / "expression" / "library_types.tsv", sep="\t", dtype={"library": str})
     runs = pd.read_csv(DEMO / "runs.tsv", sep="\t", dtype=str)
     assert list(choice["individual"]) == individuals
-    depth = types.set_index("run_accession")["num_processed"]
+    depth = types.set_index("library")["num_processed"]
     for row in choice.itertuples():
         considered = runs.loc[runs["individual"] == row.individual, "run_accession"]
         assert row.n_libraries == len(considered)
-        assert row.num_processed == depth[considered].max() == depth[row.run_accession]
+        assert row.num_processed == depth[considered].max() == depth[row.library]
     assert (choice["n_libraries"] > 1).any()  # the demo has replicates
+
+
+def test_run_status_accounts_for_every_run_of_the_run_table(demo_run):
+    """Every run of the run table has one final status; the replicates most_reads left out are
+    exactly the libraries library_choice.tsv did not keep."""
+    table = pd.read_csv(DEMO / "generated" / "ena_filereport.tsv", sep="\t", dtype=str)
+    mapping = pd.read_csv(demo_run / "samples" / "run_mapping.tsv", sep="\t", dtype=str)
+    status = pd.read_csv(demo_run / "expression" / "run_status.tsv", sep="\t", dtype=str)
+    choice = pd.read_csv(demo_run / "expression" / "library_choice.tsv", sep="\t", dtype=str)
+    assert sorted(mapping["run_accession"]) == sorted(table["run_accession"])
+    assert sorted(status["run_accession"]) == sorted(table["run_accession"])
+    assert set(mapping["status"]) <= {"used", "pooled", "replicate", "excluded"}
+    assert set(status["status"]) <= {"used", "pooled", "replicate not chosen", "excluded"}
+    kept = status[status["status"].isin(["used", "pooled"])]
+    assert sorted(set(kept["library"])) == sorted(choice["library"])
+    not_chosen = status[status["status"] == "replicate not chosen"]
+    assert len(not_chosen) == len(table) - len(choice)  # one run per demo library
+    assert not set(not_chosen["library"]) & set(choice["library"])
 
 
 def test_highly_expressed_planted_egenes_pass_the_filter(demo_run):
@@ -150,7 +168,7 @@ def test_tmm_matrix_matches_mages_r_steps(demo_run):
 
     quants = _quants(demo_run)
     choice = pd.read_csv(demo_run / "expression" / "library_choice.tsv", sep="\t")
-    runs = list(choice["run_accession"])  # sorted by individual
+    runs = list(choice["library"])  # sorted by individual
     cts = pd.read_parquet(quants / f"gene_counts.allLibraries.{TAG}.parquet")[runs]
     abd = pd.read_parquet(quants / f"gene_tpm.allLibraries.{TAG}.parquet")[runs]
     mage_steps = ro.r(

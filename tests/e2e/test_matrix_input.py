@@ -61,7 +61,7 @@ def demo_matrices(demo_run, tmp_path_factory):
     """The demo's chosen libraries as gene x individual TSVs, and an annotation table."""
     out = tmp_path_factory.mktemp("matrices")
     choice = pd.read_csv(demo_run / "expression" / "library_choice.tsv", sep="\t")
-    run_to_individual = dict(zip(choice["run_accession"], choice["individual"]))
+    run_to_individual = dict(zip(choice["library"], choice["individual"]))
     paths = {}
     for kind in ("counts", "tpm"):
         m = pd.read_parquet(ROOT / QUANTS / f"gene_{kind}.allLibraries.{TAG}.parquet")

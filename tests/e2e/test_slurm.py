@@ -54,7 +54,7 @@ class SlurmDemo:
 def slurm_demo(demo_run, slurm_cluster: SlurmCluster, tmp_path_factory) -> SlurmDemo:  # noqa: F811
     """The demo in a scratch directory, submitted through the repository's SLURM profile."""
     workdir = scratch_workdir(tmp_path_factory.mktemp("slurm_demo"))
-    chosen = set(pd.read_csv(demo_run / "expression" / "library_choice.tsv", sep="\t")["run_accession"])
+    chosen = set(pd.read_csv(demo_run / "expression" / "library_choice.tsv", sep="\t")["library"])
     results = workdir / "results" / demo_run.name
     # The samples, the input checks and the reference too: were they remade, the index
     # would be newer than every quantification (all would run again).
@@ -73,7 +73,7 @@ def slurm_demo(demo_run, slurm_cluster: SlurmCluster, tmp_path_factory) -> Slurm
         ),
         cwd=workdir,
     )
-    requantified = sorted(set(pd.read_csv(results / "samples" / "runs.tsv", sep="\t")["run_accession"]) - chosen)
+    requantified = sorted(set(pd.read_csv(results / "samples" / "runs.tsv", sep="\t")["library"]) - chosen)
     return SlurmDemo(results, proc.stderr, time.monotonic() - started, requantified)
 
 
@@ -104,7 +104,7 @@ def test_every_job_went_through_sbatch(slurm_demo, slurm_cluster):  # noqa: F811
     remote, local, groups = executed_jobs(own_log)
     assert remote, "the SLURM run executed no jobs: it should have run the demo"
     assert {rule for rule, _ in local} <= LOCAL_RULES, f"rules run outside SLURM: {local}"
-    quantified = sorted({w.removeprefix("run=") for rule, w in remote if rule == "salmon_quant"})
+    quantified = sorted({w.removeprefix("library=") for rule, w in remote if rule == "salmon_quant"})
     assert quantified == slurm_demo.requantified, "salmon on SLURM ran for other runs than asked"
     # Each run's download and quantification went in one group job, and in one only
     # (--group-components was seen to submit the same runs in two group jobs at once).

@@ -62,6 +62,7 @@ AUTOSOMES = [c for c in GENOTYPE_CHROMS if c != "chrX"]
 wildcard_constraints:
     # The runs schema's pattern: runs are known only after resolve_samples.
     run="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    library="[A-Za-z0-9][A-Za-z0-9_.-]*",
     chrom="|".join(GENOTYPE_CHROMS),
     mate="1|2",
 
@@ -71,16 +72,35 @@ def by_attempt(base):
     return lambda wildcards, attempt: base * attempt
 
 
-def cohort_runs():
-    """The resolved runs, sorted (available once the checkpoint resolve_samples has run;
-    none for a cohort of individuals alone)."""
-    sheets = checkpoints.resolve_samples.get().output
-    return sorted(kgpex_sheets.read_ids(sheets.runs, "run_accession"))
+@functools.lru_cache(maxsize=4)
+def _library_runs(runs_tsv, mtime):
+    # Read once per version of runs.tsv, not once per library's job.
+    by_library = {}
+    for row in kgpex_sheets.read_tsv(runs_tsv):
+        by_library.setdefault(row["library"], []).append(row["run_accession"])
+    return {library: sorted(runs) for library, runs in by_library.items()}
 
 
-def per_run(pattern):
-    """An input function: ``pattern`` expanded over the resolved runs."""
-    return lambda wildcards: expand(pattern, run=cohort_runs())
+def cohort_library_runs():
+    """Library -> its runs, from the resolved runs.tsv (kgpex.samples.libraries; available once
+    the checkpoint resolve_samples has run)."""
+    runs_tsv = checkpoints.resolve_samples.get().output.runs
+    return _library_runs(runs_tsv, os.path.getmtime(runs_tsv))
+
+
+def per_library(pattern):
+    """An input function: ``pattern`` expanded over the resolved libraries, sorted."""
+    return lambda wildcards: expand(pattern, library=sorted(cohort_library_runs()))
+
+
+def library_runs(library):
+    """The runs salmon quantifies together as ``library``."""
+    runs = cohort_library_runs().get(library)
+    if not runs:
+        raise KgpexError(
+            f"{checkpoints.resolve_samples.get().output.runs}: no run of library {library}"
+        )
+    return runs
 
 
 def after_checkpoint(gate):

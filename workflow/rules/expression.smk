@@ -1,4 +1,4 @@
-# Stage expression: one library per individual, gene-level counts and TPM (tximport-style),
+# Stage expression: one library per individual (samples.replicates), gene-level counts and TPM (tximport-style),
 # MAGE's filter + TMM + inverse normal transform, MAGE-style TSS BED matrices. Logic:
 # kgpex.expression.libraries (library choice and QC), kgpex.expression.aggregate (tximport-style
 # gene sums), kgpex.expression.normalize and kgpex.expression.matrices (filter, TMM, INT, BEDs).
@@ -12,12 +12,16 @@ if EXPRESSION_INPUT == "reads":
 
     rule select_libraries:
         input:
-            lib_format=per_run(SALMON_LIB_FORMAT),
-            meta_info=per_run(SALMON_META_INFO),
+            lib_format=per_library(SALMON_LIB_FORMAT),
+            meta_info=per_library(SALMON_META_INFO),
             runs=RESOLVED_RUNS,
+            mapping=RUN_MAPPING,
         output:
             choice=f"{RESULTS}/expression/library_choice.tsv",
             types=f"{RESULTS}/expression/library_types.tsv",
+            # Every run of the run table with its final status (used, pooled, replicate not
+            # chosen, excluded): run_mapping.tsv's, with the replicates settled.
+            run_status=f"{RESULTS}/expression/run_status.tsv",
         log:
             f"{LOGS}/select_libraries/select_libraries.log",
         conda:
@@ -35,7 +39,7 @@ if EXPRESSION_INPUT == "reads":
 
     rule aggregate_genes:
         input:
-            quant=per_run(SALMON_QUANT),
+            quant=per_library(SALMON_QUANT),
             runs=RESOLVED_RUNS,
             tx2gene=TX2GENE,
         output:

@@ -15,6 +15,7 @@ RUN_TABLE = f"{SAMPLES}/run_table.tsv"
 RESOLVED_INDIVIDUALS = f"{SAMPLES}/individuals.tsv"
 RESOLVED_RUNS = f"{SAMPLES}/runs.tsv"
 RESOLVED_SOURCES = f"{SAMPLES}/run_sources.tsv"
+RUN_MAPPING = f"{SAMPLES}/run_mapping.tsv"
 
 # preflight.smk: the checkpoint check_inputs writes it; every job that reads the checked files
 # waits for it (AFTER_INPUTS_CHECKED).
@@ -44,8 +45,9 @@ EXPRESSION_GENES = (
     f"{RESULTS}/expression/matrix/genes.tsv" if MATRIX_ANNOTATED else GENES
 )
 
-# quantify.smk: salmon's folder per run ({run} is a wildcard).
-SALMON = f"{RESULTS}/salmon/{{run}}"
+# quantify.smk: salmon's folder per library ({library} is a wildcard: a run's accession, or the
+# name of a library of several runs; kgpex.samples.libraries).
+SALMON = f"{RESULTS}/salmon/{{library}}"
 SALMON_QUANT = f"{SALMON}/quant.sf"
 SALMON_LIB_FORMAT = f"{SALMON}/lib_format_counts.json"
 SALMON_META_INFO = f"{SALMON}/aux_info/meta_info.json"

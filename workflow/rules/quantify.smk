@@ -1,4 +1,5 @@
-# Stage quantify: salmon quant per sequencing run (library), against the reference's index.
+# Stage quantify: salmon quant per library (its runs' reads together: lanes of one library, or
+# an individual's libraries under samples.replicates: pool), against the reference's index.
 # MAGE settings (salmon.settings: mage) force MAGE's `-l IU` (`-l U` for a single-end run); the
 # default `-l A` lets salmon detect the library type, which select_libraries records in
 # library_types.tsv. A paired run gives salmon `-1/-2`, a single-end run `-r` (its layout in
@@ -7,10 +8,13 @@ from kgpex.common.diskspace import SHELL_DISK_CHECK
 from kgpex.quantify.salmon import fastq_inputs, read_options
 
 SALMON_LIBTYPE = "IU" if config["salmon"]["settings"] == "mage" else "A"
-# salmon_quant's FASTQs by the run's resolved layout: r1/r2 (paired) or reads (single-end), in
-# download.smk's DOWNLOAD folder. A lambda: rule files define no functions (lint).
+# salmon_quant's FASTQs by the library's resolved layout (its runs share it: resolve_samples
+# checks): r1/r2 (paired) or reads (single-end) lists, in download.smk's DOWNLOAD folder. A
+# lambda: rule files define no functions (lint).
 salmon_reads = lambda wildcards: fastq_inputs(
-    DOWNLOAD, wildcards.run, run_layout(wildcards.run)
+    DOWNLOAD,
+    library_runs(wildcards.library),
+    run_layout(library_runs(wildcards.library)[0]),
 )
 
 
@@ -24,7 +28,7 @@ rule salmon_quant:
         lib_format=SALMON_LIB_FORMAT,
         meta_info=SALMON_META_INFO,
     log:
-        f"{LOGS}/salmon_quant/{{run}}.log",
+        f"{LOGS}/salmon_quant/{{library}}.log",
     conda:
         env("salmon")
     container:
@@ -36,7 +40,7 @@ rule salmon_quant:
         runtime=120,
     params:
         outdir=SALMON,
-        partial=f"{RESULTS}/salmon/.{{run}}.partial",
+        partial=f"{RESULTS}/salmon/.{{library}}.partial",
         # -l and -1/-2 or -r, the paths quoted by kgpex.quantify.read_options.
         # (from salmon_reads, not input: params are evaluated before the checkpoint is done)
         reads=lambda wildcards: read_options(SALMON_LIBTYPE, salmon_reads(wildcards)),

@@ -103,7 +103,7 @@ checkpoint resolve_samples:
         individuals=RESOLVED_INDIVIDUALS,
         runs=RESOLVED_RUNS,
         sources=RESOLVED_SOURCES,
-        mapping=f"{SAMPLES}/run_mapping.tsv",
+        mapping=RUN_MAPPING,
     log:
         f"{LOGS}/resolve_samples/resolve_samples.log",
     conda:

@@ -9,7 +9,9 @@ from kgpex.samples.resolve import read_resolved_runs
 
 
 def main(snakemake):
-    quants = dict(zip(sorted(read_resolved_runs(snakemake.input.runs)), snakemake.input.quant))
+    # per_library's order: the sorted library IDs of runs.tsv.
+    libraries = sorted({row["library"] for row in read_resolved_runs(snakemake.input.runs).values()})
+    quants = dict(zip(libraries, snakemake.input.quant))
     counts, tpm = aggregate_genes(quants, read_tx2gene(snakemake.input.tx2gene))
     write_parquet(counts, snakemake.output.counts)
     write_parquet(tpm, snakemake.output.tpm)

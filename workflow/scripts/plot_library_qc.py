@@ -8,7 +8,7 @@ from kgpex.expression.libraries import plot_library_qc, read_library_choice
 
 
 def main(snakemake):
-    types = pd.read_csv(snakemake.input.types, sep="\t", dtype={"run_accession": str, "batch": str})
+    types = pd.read_csv(snakemake.input.types, sep="\t", dtype={"library": str, "batch": str})
     plot_library_qc(types, read_library_choice(snakemake.input.choice), snakemake.output.plot)
 
 

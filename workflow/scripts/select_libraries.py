@@ -1,4 +1,5 @@
-"""Rule select_libraries: one library per individual (most fragments); salmon's library types."""
+"""Rule select_libraries: one library per individual (most fragments); salmon's library types;
+every run's final status (run_status.tsv)."""
 
 import logging
 
@@ -7,43 +8,66 @@ import pandas as pd
 
 from kgpex.common.io import write_table
 from kgpex.common.rulescript import run
-from kgpex.expression.libraries import choose_libraries, library_types_table, salmon_run_info
+from kgpex.expression.libraries import (
+    choose_libraries,
+    library_types_table,
+    salmon_library_info,
+)
+from kgpex.samples.libraries import RUN_STATUS_COLUMNS, final_statuses
 from kgpex.samples.resolve import read_resolved_runs
+from kgpex.samples.sheets import read_tsv
 
 log = logging.getLogger("kgpex")
 
 
 def main(snakemake):
     sheet = read_resolved_runs(snakemake.input.runs)
-    runs = sorted(sheet)
-    individuals = {r: sheet[r]["individual"] for r in runs}
-    batches = {r: sheet[r]["batch"] for r in runs}
+    runs: dict[str, list[str]] = {}
+    individuals: dict[str, str] = {}
+    batches: dict[str, set[str]] = {}
+    for acc in sorted(sheet):
+        row = sheet[acc]
+        runs.setdefault(row["library"], []).append(acc)
+        individuals[row["library"]] = row["individual"]
+        batches.setdefault(row["library"], set()).add(row["batch"])
+    libraries = sorted(runs)  # per_library's order
     infos = [
-        salmon_run_info(r, fmt, meta)
-        for r, fmt, meta in zip(runs, snakemake.input.lib_format, snakemake.input.meta_info)
+        salmon_library_info(lib, fmt, meta)
+        for lib, fmt, meta in zip(libraries, snakemake.input.lib_format, snakemake.input.meta_info)
     ]
-    types = library_types_table(infos, snakemake.params.requested_format, batches)
+    # A library pooled from runs of several batches shows them all.
+    batch = {lib: "+".join(sorted(b)) for lib, b in batches.items()}
+    types = library_types_table(infos, snakemake.params.requested_format, batch, runs)
     for row in types.itertuples():
         if row.percent_mapped < 50 or row.compatible_fragment_ratio < 0.9:
             log.warning(
-                "run %s: %.1f%% mapped, compatible fragment ratio %.3f (library type %s)",
-                row.run_accession, row.percent_mapped, row.compatible_fragment_ratio, row.salmon_format,
+                "library %s: %.1f%% mapped, compatible fragment ratio %.3f (library type %s)",
+                row.library, row.percent_mapped, row.compatible_fragment_ratio, row.salmon_format,
             )
     log.info("salmon library types: %s", types["salmon_format"].value_counts().to_dict())
     choice = choose_libraries(
         pd.DataFrame(
             {
-                "run_accession": types["run_accession"],
-                "individual": [individuals[r] for r in types["run_accession"]],
+                "library": types["library"],
+                "individual": [individuals[lib] for lib in types["library"]],
+                "runs": types["runs"],
                 "num_processed": types["num_processed"],
             }
         )
     )
     for row in choice[choice["n_libraries"] > 1].itertuples():
-        log.info("%s: kept %s of %s", row.individual, row.run_accession, row.runs_considered)
-    log.info("%d individuals, %d libraries", len(choice), len(types))
+        log.info("%s: kept %s of %s", row.individual, row.library, row.libraries_considered)
+    statuses = pd.DataFrame(
+        final_statuses(read_tsv(snakemake.input.mapping), set(choice["library"])),
+        columns=list(RUN_STATUS_COLUMNS),
+    )
+    log.info(
+        "%d individuals, %d libraries, %d runs: %s",
+        len(choice), len(types), len(statuses), statuses["status"].value_counts().to_dict(),
+    )
     write_table(types, snakemake.output.types, index=False)
     write_table(choice, snakemake.output.choice, index=False)
+    write_table(statuses, snakemake.output.run_status, index=False)
 
 
 run(main, snakemake)  # noqa: F821

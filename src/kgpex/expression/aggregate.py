@@ -92,8 +92,8 @@ def aggregate_genes(
         counts[:, j] = np.bincount(gene_index, weights=quant["NumReads"].to_numpy(), minlength=genes.size)
         tpm[:, j] = np.bincount(gene_index, weights=quant["TPM"].to_numpy(), minlength=genes.size)
     index = pd.Index(genes, name="gene_id")
-    columns = pd.Index(runs, name="run_accession")
-    log.info("aggregated %d transcripts into %d genes for %d runs", transcripts.size, genes.size, len(runs))
+    columns = pd.Index(runs, name="library")
+    log.info("aggregated %d transcripts into %d genes for %d libraries", transcripts.size, genes.size, len(runs))
     return (
         pd.DataFrame(counts, index=index, columns=columns),
         pd.DataFrame(tpm, index=index, columns=columns),

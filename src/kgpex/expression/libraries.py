@@ -1,5 +1,6 @@
-"""One library per individual: salmon's mapping rate and detected library type per run, MAGE's
-choice of the library with most processed reads, and the library QC plot."""
+"""One library per individual: salmon's mapping rate and detected library type per library (a
+library is quantified from all its runs: kgpex.samples.libraries), MAGE's choice of the library
+with most processed reads, and the library QC plot."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pandas as pd
 from kgpex.common.errors import KgpexError
 
 LIBRARY_CHOICE_COLUMNS = [
-    "individual", "run_accession", "num_processed", "n_libraries", "runs_considered",
+    "individual", "library", "runs", "num_processed", "n_libraries", "libraries_considered",
 ]
 
 
@@ -32,8 +33,9 @@ def _field(data: dict, key: str, path) -> object:
     return data[key]
 
 
-def salmon_run_info(run: str, lib_format_counts: str | Path, meta_info: str | Path) -> dict:
-    """One run's row of library_types.tsv, from lib_format_counts.json and aux_info/meta_info.json.
+def salmon_library_info(library: str, lib_format_counts: str | Path, meta_info: str | Path) -> dict:
+    """One library's row of library_types.tsv, from lib_format_counts.json and
+    aux_info/meta_info.json.
 
     ``salmon_format`` is the library type salmon used: with ``-l A`` the one it detected.
     ``isr_fraction`` = ISR / (ISF + ISR) over compatible paired fragments: about 1 for dUTP
@@ -48,7 +50,7 @@ def salmon_run_info(run: str, lib_format_counts: str | Path, meta_info: str | Pa
     if not isinstance(num_processed, int) or num_processed < 0:
         raise KgpexError(f"{meta_info}: field 'num_processed' is not a count: {num_processed!r}")
     return {
-        "run_accession": run,
+        "library": library,
         "salmon_format": salmon_format,
         "meta_library_types": ",".join(map(str, meta_types)),
         "compatible_fragment_ratio": float(_field(fmt, "compatible_fragment_ratio", lib_format_counts)),
@@ -60,26 +62,29 @@ def salmon_run_info(run: str, lib_format_counts: str | Path, meta_info: str | Pa
     }
 
 
-def library_types_table(infos: list[dict], requested_format: str, batches: dict[str, str]) -> pd.DataFrame:
-    """library_types.tsv: one row per run, sorted by run accession."""
+def library_types_table(
+    infos: list[dict], requested_format: str, batches: dict[str, str], runs: dict[str, list[str]]
+) -> pd.DataFrame:
+    """library_types.tsv: one row per library (its runs, comma-separated), sorted by library."""
     df = pd.DataFrame(infos)
     df.insert(1, "requested_format", requested_format)
-    df.insert(1, "batch", [batches[r] for r in df["run_accession"]])
-    return df.sort_values("run_accession", kind="stable").reset_index(drop=True)
+    df.insert(1, "runs", [",".join(runs[lib]) for lib in df["library"]])
+    df.insert(1, "batch", [batches[lib] for lib in df["library"]])
+    return df.sort_values("library", kind="stable").reset_index(drop=True)
 
 
-def choose_libraries(runs: pd.DataFrame) -> pd.DataFrame:
+def choose_libraries(libraries: pd.DataFrame) -> pd.DataFrame:
     """One library per individual: the one salmon processed most fragments (read pairs) from.
 
     MAGE kept, for each individual sequenced more than once, the library with the most reads.
-    Ties go to the smallest run accession (string order), so the choice is reproducible.
-    ``runs`` has columns run_accession, individual, num_processed.
+    Ties go to the smallest library ID (string order), so the choice is reproducible.
+    ``libraries`` has columns library, individual, runs, num_processed.
     """
-    missing = {"run_accession", "individual", "num_processed"} - set(runs.columns)
+    missing = {"library", "individual", "runs", "num_processed"} - set(libraries.columns)
     if missing:
         raise KgpexError(f"library choice: columns missing: {', '.join(sorted(missing))}")
-    ordered = runs.sort_values(
-        ["individual", "num_processed", "run_accession"],
+    ordered = libraries.sort_values(
+        ["individual", "num_processed", "library"],
         ascending=[True, False, True],
         kind="stable",
     )
@@ -89,17 +94,18 @@ def choose_libraries(runs: pd.DataFrame) -> pd.DataFrame:
         rows.append(
             {
                 "individual": individual,
-                "run_accession": best["run_accession"],
+                "library": best["library"],
+                "runs": best["runs"],
                 "num_processed": int(best["num_processed"]),
                 "n_libraries": len(group),
-                "runs_considered": ",".join(sorted(group["run_accession"])),
+                "libraries_considered": ",".join(sorted(group["library"])),
             }
         )
     return pd.DataFrame(rows, columns=LIBRARY_CHOICE_COLUMNS)
 
 
 def read_library_choice(path: str | Path) -> pd.DataFrame:
-    df = pd.read_csv(path, sep="\t", dtype={"individual": str, "run_accession": str})
+    df = pd.read_csv(path, sep="\t", dtype={"individual": str, "library": str, "runs": str})
     missing = [c for c in LIBRARY_CHOICE_COLUMNS if c not in df.columns]
     if missing:
         raise KgpexError(f"{path}: columns missing: {', '.join(missing)}")
@@ -118,8 +124,8 @@ def plot_library_qc(types: pd.DataFrame, choice: pd.DataFrame, dest: str | Path)
 
     from kgpex.common.io import atomic_path
 
-    chosen = set(choice["run_accession"])
-    df = types.sort_values(["batch", "num_processed", "run_accession"], kind="stable").reset_index(drop=True)
+    chosen = set(choice["library"])
+    df = types.sort_values(["batch", "num_processed", "library"], kind="stable").reset_index(drop=True)
     batches = sorted(df["batch"].unique(), key=_natural_key)
     cmap = plt.get_cmap("tab20" if len(batches) > 10 else "tab10")
     colour = {b: cmap(i % cmap.N) for i, b in enumerate(batches)}
@@ -127,14 +133,14 @@ def plot_library_qc(types: pd.DataFrame, choice: pd.DataFrame, dest: str | Path)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [2, 1]})
     for batch in batches:
         sub = df[df["batch"] == batch]
-        is_chosen = sub["run_accession"].isin(chosen).to_numpy()
+        is_chosen = sub["library"].isin(chosen).to_numpy()
         x = sub.index.to_numpy()
         y = sub["num_processed"].to_numpy() / 1e6
         ax1.scatter(x[is_chosen], y[is_chosen], color=colour[batch], s=18, label=batch)
         ax1.scatter(x[~is_chosen], y[~is_chosen], facecolors="none", edgecolors=colour[batch], s=30, marker="D")
         ax2.scatter(df.loc[sub.index, "isr_fraction"], df.loc[sub.index, "percent_mapped"], color=colour[batch], s=14)
     ax1.set_xticks([])
-    ax1.set_xlabel("runs, grouped by batch and sorted by size")
+    ax1.set_xlabel("libraries, grouped by batch and sorted by size")
     ax1.set_ylabel("fragments processed by salmon (millions)")
     n_rep = int((choice["n_libraries"] > 1).sum())
     ax1.set_title(

@@ -65,18 +65,18 @@ class NormalizedExpression:
     raw_counts: pd.DataFrame  # filtered, summed NumReads
     tmm_cpm: pd.DataFrame  # filtered TMM-CPM
     inverse_normal: pd.DataFrame  # filtered, per-gene inverse normal transform of tmm_cpm
-    factors: pd.DataFrame  # individual run_accession lib_size tmm_factor effective_lib_size
+    factors: pd.DataFrame  # individual library lib_size tmm_factor effective_lib_size
     gene_filter: pd.DataFrame  # per input gene: n_samples_tpm n_samples_counts pass_* keep
     summary: dict
 
 
 def selected_matrix(matrix: pd.DataFrame, choice: pd.DataFrame, label: str) -> pd.DataFrame:
-    """The chosen run of each individual, columns renamed to individual IDs and sorted."""
-    missing = [r for r in choice["run_accession"] if r not in matrix.columns]
+    """The chosen library of each individual, columns renamed to individual IDs and sorted."""
+    missing = [r for r in choice["library"] if r not in matrix.columns]
     if missing:
-        raise KgpexError(f"{label}: chosen run {missing[0]} is not among its columns")
+        raise KgpexError(f"{label}: chosen library {missing[0]} is not among its columns")
     runs = choice.sort_values("individual")
-    out = matrix[list(runs["run_accession"])].copy()
+    out = matrix[list(runs["library"])].copy()
     out.columns = pd.Index(list(runs["individual"]), name="individual")
     return out
 
@@ -118,7 +118,7 @@ def normalize_expression(
     factor_table = pd.DataFrame(
         {
             "individual": choice_sorted["individual"].to_numpy(),
-            "run_accession": choice_sorted["run_accession"].to_numpy(),
+            "library": choice_sorted["library"].to_numpy(),
             "lib_size": lib_size,
             "tmm_factor": factors,
             "effective_lib_size": lib_size * factors,
@@ -133,7 +133,7 @@ def normalize_expression(
         "genes_pass_counts": int(gene_filter["pass_counts"].sum()),
         "genes_pass_both": int((gene_filter["pass_tpm"] & gene_filter["pass_counts"]).sum()),
         "genes_on_chromosomes": int(gene_filter["on_chromosome"].sum()),
-        "genes_kept": int(len(keep)),
+        "genes_kept": len(keep),
     }
     return NormalizedExpression(
         raw_counts=counts.loc[keep],

@@ -102,8 +102,8 @@ def normalize_counts(
     """MAGE's normalisation of a counts matrix whose columns are individuals (one library each).
 
     Without ``tpm`` the filter counts samples on counts only. The factors table's
-    ``run_accession`` holds the matrix column (the individual): there are no runs."""
-    choice = pd.DataFrame({"individual": sorted(counts.columns), "run_accession": sorted(counts.columns)})
+    ``library`` holds the matrix column (the individual): there are no runs."""
+    choice = pd.DataFrame({"individual": sorted(counts.columns), "library": sorted(counts.columns)})
     return normalize_expression(
         counts, tpm, choice, genes, min_tpm=min_tpm, min_counts=min_counts,
         min_sample_fraction=min_sample_fraction, chromosomes=chromosomes,

@@ -16,7 +16,7 @@ SAMPLE_FIELDS = ("sample_alias", "sample_title", "library_name")
 
 RUN_TABLE_COLUMNS = ("run_accession", *SAMPLE_FIELDS, "read_count")
 
-KGP_TOKEN = re.compile(r"(?<![A-Za-z0-9])((?:GM|HG|NA)\d{5})((?:[-_.]\d+){2})?(?![0-9])", re.I)
+KGP_TOKEN = re.compile(r"(?<![A-Za-z0-9])((?:GM|HG|NA)\d{5})((?:[-_.]\d+){2})?(?![0-9])", re.IGNORECASE)
 
 KGP_ID = re.compile(r"^(HG|NA)\d{5}$")
 
@@ -70,7 +70,9 @@ def read_runs(path: str | Path) -> dict[str, Run]:
     return runs
 
 
-MAPPING_COLUMNS = ("run_accession", "status", "individual", "library", "read_count", "evidence")
+MAPPING_COLUMNS = (
+    "run_accession", "status", "individual", "library", "read_count", "evidence", "library_evidence",
+)
 
 # An overrides table's value for a run to leave out (column library of mage's, individual of the
 # others').

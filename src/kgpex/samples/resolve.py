@@ -4,10 +4,13 @@ Rule ``resolve_samples`` (a checkpoint) calls :func:`resolve` and writes four ta
 ``results/{cohort}/samples/`` that every later stage reads instead of the config's sheets:
 
 - ``individuals.tsv``: ``individual population continental_group sex`` (the individuals schema);
-- ``runs.tsv``: ``run_accession individual batch`` (the runs schema), one row per run kept;
+- ``runs.tsv``: ``run_accession individual batch library`` (the runs schema), one row per run
+  kept, with the library salmon quantifies it in (kgpex.samples.libraries: lanes of one
+  library together; ``samples.replicates: pool`` one library per individual);
 - ``run_sources.tsv``: kgpex.samples.runtable's checked table (where each run's reads come from);
-- ``run_mapping.tsv``: every run considered, ``run_accession status individual library
-  read_count evidence`` (``status`` mapped or excluded): how each run got its individual.
+- ``run_mapping.tsv``: every run of the run table, ``run_accession status individual library
+  read_count evidence``, ``status`` one of kgpex.samples.libraries.STATUSES (used, pooled,
+  replicate, excluded): how each run got its individual and library, or why it is left out.
 
 Methods (``samples.method``): ``sheets`` (the user's two sheets; with ``samples.runs: ""`` the
 individuals sheet alone, for the matrix entry point: the three run tables are then a header
@@ -38,6 +41,7 @@ import yaml
 from kgpex.common.config import SCHEMAS
 from kgpex.common.errors import KgpexError
 from kgpex.common.io import atomic_path, sha256_of
+from kgpex.samples import libraries as samples_libraries
 from kgpex.samples import mage as samples_mage
 from kgpex.samples import metadata as samples_metadata
 from kgpex.samples import panel as samples_panel
@@ -46,7 +50,7 @@ from kgpex.samples.sheets import Sheets, load_individuals, load_sheets, read_tsv
 
 INDIVIDUAL_COLUMNS = ("individual", "population", "continental_group", "sex")
 
-RUN_COLUMNS = ("run_accession", "individual", "batch")
+RUN_COLUMNS = ("run_accession", "individual", "batch", "library")
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def _write_rows(rows, columns, dest) -> None:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([row[c] for c in columns])
+            writer.writerow([row.get(c, "") for c in columns])
 
 
 def write_sheets(sheets: Sheets, individuals_dest, runs_dest) -> None:
@@ -94,29 +98,31 @@ def resolve_from_sheets(
     out: ResolvedPaths,
     scheme: str = "https",
     expected_individuals: int = 0,
+    replicates: str = samples_libraries.MOST_READS,
+    populations: tuple[str, ...] = (),
 ) -> Sheets:
     """Method ``sheets``: the user's two sheets, each run checked against the run table."""
     sheets = load_sheets(individuals, runs)
-    _check_expected(len(sheets.individuals), expected_individuals, str(individuals))
-    sources = check_run_table(run_table, sheets.runs, scheme=scheme, runs_label=str(runs))
     counts = _read_counts(run_table)
-    write_sheets(sheets, out.individuals, out.runs)
-    write_checked(sources, out.sources)
-    _write_mapping(
-        [
-            {
-                "run_accession": run,
-                "status": "mapped",
-                "individual": sheets.runs[run]["individual"],
-                "library": "",
-                "read_count": counts.get(run, ""),
-                "evidence": f"runs sheet {runs}",
-            }
-            for run in sorted(sheets.runs)
-        ],
-        out.mapping,
-    )
-    return sheets
+    result = samples_metadata.CohortSamples(str(runs))
+    result.individuals = {k: dict(v) for k, v in sheets.individuals.items()}
+    result.runs = [
+        {"run_accession": r, "individual": row["individual"], "batch": row["batch"]}
+        for r, row in sorted(sheets.runs.items())
+    ]
+    result.mapping = [
+        {
+            "run_accession": run,
+            "status": "mapped",
+            "individual": sheets.runs[run]["individual"],
+            # The sheet's optional library column: runs naming one library are its lanes.
+            "library": (sheets.runs[run].get("library") or "").strip(),
+            "read_count": counts.get(run, ""),
+            "evidence": f"runs sheet {runs}",
+        }
+        for run in sorted(sheets.runs)
+    ]
+    return _finish(result, run_table, out, scheme, expected_individuals, replicates, populations)
 
 
 def resolve_individuals_only(
@@ -143,7 +149,7 @@ def _check_expected(found: int, expected: int, label: str) -> None:
         )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _row_validator(schema_name: str):
     # Loaded once: a YAML parse per row costs seconds at MAGE's 1,500 rows.
     schema = yaml.safe_load((SCHEMAS / schema_name).read_text())
@@ -158,14 +164,30 @@ def _validate_row(row: dict, schema_name: str, label: str) -> None:
         raise KgpexError(f"{label}: field '{where}': {errors[0].message}")
 
 
+def _library_keys(run_table: str | os.PathLike) -> dict[str, dict[str, str]]:
+    """Each run's library identity fields in the run table (those it has)."""
+    return {
+        run: {k: entry.row[k] for k in samples_libraries.LIBRARY_KEYS if k in entry.row}
+        for run, entry in read_run_table(run_table).items()
+    }
+
+
 def _finish(
     result: samples_metadata.CohortSamples,
     run_table: str | os.PathLike,
     out: ResolvedPaths,
     scheme: str,
     expected_individuals: int,
+    replicates: str = samples_libraries.MOST_READS,
+    populations: tuple[str, ...] = (),
 ) -> Sheets:
-    """Check a join's result (problems, schemas, cohort size, sources of reads); write it."""
+    """Check a join's result (problems, schemas, cohort size, sources of reads), give its runs
+    their libraries and statuses (kgpex.samples.libraries); write it."""
+    if not result.problems:
+        samples_libraries.assign_libraries(
+            result, _library_keys(run_table), replicates, populations
+        )
+        _account_for_run_table(result, run_table)
     if result.problems:
         _write_mapping(result.mapping, out.unmapped)
         raise KgpexError(
@@ -183,11 +205,32 @@ def _finish(
         runs={row["run_accession"]: row for row in result.runs},
     )
     sources = check_run_table(run_table, sheets.runs, scheme=scheme, runs_label=result.label)
+    samples_libraries.check_layouts(
+        result.runs, {source.run_accession: source.layout for source in sources}
+    )
     write_sheets(sheets, out.individuals, out.runs)
     write_checked(sources, out.sources)
-    _write_mapping(result.mapping, out.mapping)
+    _write_mapping(sorted(result.mapping, key=lambda r: r["run_accession"]), out.mapping)
     out.unmapped.unlink(missing_ok=True)
     return sheets
+
+
+def _account_for_run_table(result: samples_metadata.CohortSamples, run_table) -> None:
+    """Every run of the run table gets a row: a run no join considered is excluded, saying so
+    (a runs sheet lists only the runs it wants)."""
+    seen = {row["run_accession"] for row in result.mapping}
+    for run, entry in sorted(read_run_table(run_table).items()):
+        if run not in seen:
+            result.mapping.append(
+                {
+                    "run_accession": run,
+                    "status": samples_libraries.EXCLUDED,
+                    "individual": "",
+                    "library": "",
+                    "read_count": (entry.row.get("read_count") or "").strip(),
+                    "evidence": f"in the run table but not in {result.label}",
+                }
+            )
 
 
 def resolve_mage(
@@ -197,13 +240,15 @@ def resolve_mage(
     overrides: str | os.PathLike | None = None,
     scheme: str = "https",
     expected_individuals: int = 0,
+    replicates: str = samples_libraries.MOST_READS,
+    populations: tuple[str, ...] = (),
 ) -> Sheets:
     """Method ``mage``: ENA's run table joined to MAGE's library table (kgpex.samples.mage)."""
     meta = samples_mage.read_metadata(metadata)
     runs = samples_metadata.read_runs(run_table)
     fixes = samples_mage.read_overrides(overrides, meta) if overrides else {}
     result = samples_mage.mage_samples(meta, runs, fixes, str(run_table))
-    return _finish(result, run_table, out, scheme, expected_individuals)
+    return _finish(result, run_table, out, scheme, expected_individuals, replicates, populations)
 
 
 def resolve_from_sdrf(
@@ -217,6 +262,8 @@ def resolve_from_sdrf(
     overrides: str | os.PathLike | None = None,
     scheme: str = "https",
     expected_individuals: int = 0,
+    replicates: str = samples_libraries.MOST_READS,
+    populations: tuple[str, ...] = (),
 ) -> Sheets:
     """Method ``sdrf``: the SDRF's runs and individuals; reads from the run table (md5s)."""
     labelled = samples_panel.read_sdrf(sdrf, individual_column, batch_column, default_batch)
@@ -229,7 +276,7 @@ def resolve_from_sdrf(
     result = samples_panel.join_individuals(
         labelled, samples_panel.read_panel(panel), fixes, str(sdrf), str(panel)
     )
-    return _finish(result, run_table, out, scheme, expected_individuals)
+    return _finish(result, run_table, out, scheme, expected_individuals, replicates, populations)
 
 
 def resolve_from_ena(
@@ -241,6 +288,8 @@ def resolve_from_ena(
     overrides: str | os.PathLike | None = None,
     scheme: str = "https",
     expected_individuals: int = 0,
+    replicates: str = samples_libraries.MOST_READS,
+    populations: tuple[str, ...] = (),
 ) -> Sheets:
     """Method ``ena``: every run of the run table, named by the IDs in its sample fields."""
     table = read_run_table(run_table)
@@ -249,7 +298,7 @@ def resolve_from_ena(
     result = samples_panel.join_individuals(
         labelled, samples_panel.read_panel(panel), fixes, str(run_table), str(panel)
     )
-    return _finish(result, run_table, out, scheme, expected_individuals)
+    return _finish(result, run_table, out, scheme, expected_individuals, replicates, populations)
 
 
 def read_resolved_runs(path: str | os.PathLike) -> dict[str, dict]:
@@ -267,7 +316,7 @@ def record_query(source: str, table: str | os.PathLike, dest: str | os.PathLike)
     digest = hashlib.sha256(Path(table).read_bytes()).hexdigest()
     record = {
         "source": source,
-        "fetched_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "fetched_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "sha256": digest,
         "runs": len(read_run_table(table)),
     }
@@ -313,15 +362,21 @@ def resolve(method: str, inputs, out: ResolvedPaths, settings: dict, default_bat
     check_method(method)
     overrides = inputs.get("overrides") or None
     expected = settings.get("expected_individuals", 0)
+    grouping = {
+        "replicates": settings.get("replicates", samples_libraries.MOST_READS),
+        "populations": tuple(settings.get("populations") or ()),
+    }
     if method == "sheets" and not inputs.get("runs"):
         return resolve_individuals_only(inputs["individuals"], out, expected)
     if method == "sheets":
         return resolve_from_sheets(
-            inputs["individuals"], inputs["runs"], inputs["run_table"], out, scheme, expected
+            inputs["individuals"], inputs["runs"], inputs["run_table"], out, scheme, expected,
+            **grouping,
         )
     if method == "mage":
         return resolve_mage(
-            inputs["mage_metadata"], inputs["run_table"], out, overrides, scheme, expected
+            inputs["mage_metadata"], inputs["run_table"], out, overrides, scheme, expected,
+            **grouping,
         )
     if method == "sdrf":
         return resolve_from_sdrf(
@@ -335,6 +390,7 @@ def resolve(method: str, inputs, out: ResolvedPaths, settings: dict, default_bat
             overrides=overrides,
             scheme=scheme,
             expected_individuals=expected,
+            **grouping,
         )
     return resolve_from_ena(
         inputs["run_table"],
@@ -345,4 +401,5 @@ def resolve(method: str, inputs, out: ResolvedPaths, settings: dict, default_bat
         overrides=overrides,
         scheme=scheme,
         expected_individuals=expected,
+        **grouping,
     )

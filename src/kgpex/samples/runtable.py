@@ -23,9 +23,9 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
-from typing import Iterable
 
 from kgpex.common.errors import KgpexError
 from kgpex.common.io import atomic_path
@@ -70,6 +70,8 @@ ENA_FILEREPORT = "https://www.ebi.ac.uk/ena/portal/api/filereport"
 ENA_FIELDS = (
     "run_accession",
     "study_accession",
+    # Lanes of one library share their experiment (kgpex.samples.libraries).
+    "experiment_accession",
     "sample_accession",
     "sample_alias",
     "sample_title",
