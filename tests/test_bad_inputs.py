@@ -180,7 +180,7 @@ CASES = [
     Case(
         "missing sample sheet",
         _remove("individuals.tsv"),
-        rf"kgpex: {SHEET}individuals.tsv: sheet not found$",
+        rf"kgpex: config: field 'samples.individuals': file not found: {SHEET}individuals.tsv$",
     ),
     # -- config values (parse time) --
     Case(

@@ -1,5 +1,6 @@
-"""kgpex.matrix_input: reading and checking a pre-quantified matrix, quantile normalisation by hand,
-the counts and array normalisations, and the workflow in matrix mode (dry-runs)."""
+"""kgpex.matrix_input: reading and checking a pre-quantified matrix, replicate arrays and their
+arrays table, quantile normalisation and Stranger 2012's array normalisation by hand and on
+planted truth, the counts and array normalisations, and the workflow in matrix mode (dry-runs)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,22 @@ from scipy import stats
 
 from kgpex.common.errors import KgpexError
 from kgpex.expression.matrices import normalize_expression
-from kgpex.matrix_input.normalize import normalize_array, normalize_counts, quantile_normalize
+from kgpex.matrix_input.normalize import (
+    average_arrays,
+    median_normalize,
+    normalize_array,
+    normalize_counts,
+    quantile_normalize,
+)
 from kgpex.matrix_input.read import (
     check_annotated,
+    check_arrays,
     check_counts,
     check_individuals,
     check_log2_intensities,
     check_same_shape,
     read_annotation_table,
+    read_arrays_table,
     read_matrix,
 )
 
@@ -248,8 +257,8 @@ def test_array_normalisation_quantile_then_inverse_normal_and_filter():
     assert result.gene_filter.loc["P3", "variable"] == False  # noqa: E712
     assert result.gene_filter.loc["P7", "annotated"] == False  # noqa: E712
     assert result.summary == {
-        "genes_in": 8, "samples": 10, "genes_annotated": 7, "genes_on_chromosomes": 6,
-        "genes_constant": 1, "genes_kept": 5,
+        "method": "quantile", "genes_in": 8, "arrays": 10, "samples": 10, "genes_annotated": 7,
+        "genes_on_chromosomes": 6, "genes_constant": 1, "genes_kept": 5,
     }
     # QN over all 8 probes, before the filter; INT per probe of the QN values.
     qn = quantile_normalize(m[sorted(cols)])
@@ -259,6 +268,167 @@ def test_array_normalisation_quantile_then_inverse_normal_and_filter():
     # Deterministic: the same input gives the same bytes.
     again = normalize_array(m, genes, ["chr1", "chrX"])
     pd.testing.assert_frame_equal(again.inverse_normal, result.inverse_normal, rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------- replicate arrays
+
+# Probes P1-P4 (rows); NA00001 has two arrays, HG00002 and NA00003 one each.
+REPLICATES = pd.DataFrame(
+    {
+        "arr_X1": [2.0, 6.0, 4.0, 8.0],
+        "arr_X2": [3.0, 5.0, 9.0, 1.0],
+        "arr_Y": [7.0, 9.0, 8.0, 10.0],
+        "arr_Z": [4.0, 4.5, 6.0, 5.0],
+    },
+    index=pd.Index(["P1", "P2", "P3", "P4"], name="gene_id"),
+)
+REPLICATE_OF = pd.Series(
+    {"arr_X1": "NA00001", "arr_X2": "NA00001", "arr_Y": "HG00002", "arr_Z": "NA00003"}, name="individual"
+)
+
+
+def test_replicate_arrays_are_quantile_normalised_together_and_averaged_by_hand():
+    # NA00001's arrays sorted: (2,4,6,8) and (1,3,5,9): reference (1.5, 3.5, 5.5, 8.5).
+    # arr_X1's ranks (1,3,2,4) -> (1.5, 5.5, 3.5, 8.5); arr_X2's ranks (2,3,4,1) -> (3.5, 5.5, 8.5, 1.5);
+    # their mean (2.5, 5.5, 6.0, 5.0), where the raw arrays' mean is (2.5, 5.5, 6.5, 4.5).
+    profiles = average_arrays(REPLICATES, REPLICATE_OF, within_individual=True)
+    assert list(profiles.columns) == ["HG00002", "NA00001", "NA00003"]
+    np.testing.assert_array_equal(profiles["NA00001"], [2.5, 5.5, 6.0, 5.0])
+    np.testing.assert_array_equal(profiles["HG00002"], REPLICATES["arr_Y"])  # one array: as it is
+    raw = average_arrays(REPLICATES, REPLICATE_OF, within_individual=False)
+    np.testing.assert_array_equal(raw["NA00001"], [2.5, 5.5, 6.5, 4.5])
+
+
+def test_median_normalisation_by_hand():
+    # Medians 5.25 (NA00001), 8.5 (HG00002), 4.75 (NA00003); their median 5.25: shifts 0, -3.25, +0.5.
+    profiles = average_arrays(REPLICATES, REPLICATE_OF, within_individual=True)
+    out = median_normalize(profiles)
+    expected = pd.DataFrame(
+        {"HG00002": [3.75, 5.75, 4.75, 6.75], "NA00001": [2.5, 5.5, 6.0, 5.0], "NA00003": [4.5, 5.0, 6.5, 5.5]},
+        index=REPLICATES.index,
+    )
+    pd.testing.assert_frame_equal(out, expected, check_names=False, rtol=0, atol=0)
+    assert (out.median() == 5.25).all()
+
+
+def test_stranger2012_normalisation_of_replicate_arrays_by_hand():
+    genes = _genes(list(REPLICATES.index), ["chr1"] * 4)
+    result = normalize_array(REPLICATES, genes, ["chr1"], arrays=REPLICATE_OF, method="stranger2012")
+    expected = pd.DataFrame(
+        {"HG00002": [3.75, 5.75, 4.75, 6.75], "NA00001": [2.5, 5.5, 6.0, 5.0], "NA00003": [4.5, 5.0, 6.5, 5.5]},
+        index=REPLICATES.index,
+    )
+    pd.testing.assert_frame_equal(result.quantile_log2, expected, check_names=False, rtol=0, atol=0)
+    # Per-probe INT of those profiles: P1's ranks (2, 1, 3) of 3 individuals.
+    np.testing.assert_allclose(result.inverse_normal.loc["P1"], stats.norm.ppf(np.array([2, 1, 3]) / 4))
+    assert result.summary["arrays"] == 4 and result.summary["samples"] == 3
+    assert result.summary["method"] == "stranger2012"
+    # The other choice averages the raw arrays, then quantile-normalises across individuals.
+    quantile = normalize_array(REPLICATES, genes, ["chr1"], arrays=REPLICATE_OF, method="quantile")
+    qn = quantile_normalize(average_arrays(REPLICATES, REPLICATE_OF, within_individual=False))
+    assert list(quantile.quantile_log2.index) == ["P2", "P3", "P4"]  # P1 ranks first everywhere
+    pd.testing.assert_frame_equal(quantile.quantile_log2, qn.loc[["P2", "P3", "P4"]])
+    assert not np.allclose(quantile.quantile_log2.to_numpy(), expected.loc[["P2", "P3", "P4"]].to_numpy())
+    with pytest.raises(KgpexError, match="'rma' is not one of stranger2012, quantile"):
+        normalize_array(REPLICATES, genes, ["chr1"], arrays=REPLICATE_OF, method="rma")
+
+
+def test_stranger2012_recovers_planted_profiles_through_array_and_individual_offsets():
+    # Truth: each individual's log2 profile t_i. Its arrays measure t_i + an individual offset
+    # (cell line, batch) + each array's own offset. Quantile normalisation of an individual's
+    # arrays leaves the shared ranks, the mean of the offsets; median normalisation removes it:
+    # the result is t_i - median(t_i) + one constant for all, exactly.
+    rng = np.random.default_rng(2012)
+    probes, individuals = 200, 12
+    ids = [f"NA{i:05d}" for i in range(individuals)]
+    base = rng.normal(8, 2, size=(probes, 1))
+    genotype = rng.integers(0, 3, size=individuals)
+    truth = base + rng.normal(0, 0.3, size=(probes, individuals))
+    truth[:10] += 0.8 * genotype  # planted cis effects on the first 10 probes
+    columns, arrays = {}, {}
+    for i, ind in enumerate(ids):
+        offset = rng.normal(0, 1.5)
+        for r in range(1 + i % 3):  # one, two or three arrays
+            columns[f"{ind}_r{r}"] = truth[:, i] + offset + rng.normal(0, 0.7)
+            arrays[f"{ind}_r{r}"] = ind
+    matrix = pd.DataFrame(columns, index=[f"P{k}" for k in range(probes)])
+    order = rng.permutation(matrix.columns)  # arrays in no particular order
+    genes = _genes(list(matrix.index), ["chr2"] * probes)
+    result = normalize_array(matrix[order], genes, ["chr2"], arrays=pd.Series(arrays), method="stranger2012")
+    centred = truth - np.median(truth, axis=0)
+    left = result.quantile_log2[ids].to_numpy() - centred
+    assert np.ptp(left) < 1e-9, np.ptp(left)
+    # Every individual's median is the same, as Stranger's median normalisation makes it.
+    assert np.ptp(result.quantile_log2.median().to_numpy()) < 1e-12
+    # Averaging arrays without the within-individual step leaves the offsets in (quantile
+    # normalisation across individuals then changes the values' shape).
+    other = normalize_array(matrix[order], genes, ["chr2"], arrays=pd.Series(arrays), method="quantile")
+    kept = matrix.index.get_indexer(other.quantile_log2.index)
+    assert np.ptp(other.quantile_log2[ids].to_numpy() - centred[kept]) > 0.1
+    # The planted probes' INT values follow the genotype.
+    for k in range(10):
+        assert stats.spearmanr(result.inverse_normal.iloc[k][ids], genotype)[0] > 0.5, k
+
+
+ARRAYS = "array\tindividual\tscan_date\narr_X1\tNA00001\t2008-01-01\narr_X2\tNA00001\t\narr_Y\tHG00002\t\narr_Z\tNA00003\t\n"
+
+
+def test_arrays_table_names_each_columns_individual(tmp_path):
+    arrays = read_arrays_table(_write(tmp_path / "arrays.tsv", ARRAYS))
+    assert arrays.to_dict() == REPLICATE_OF.to_dict()
+    matrix, ordered = check_arrays(
+        REPLICATES[["arr_Z", "arr_X2", "arr_Y", "arr_X1"]], arrays, ["HG00002", "NA00001", "NA00003"],
+        "m.tsv", "arrays.tsv", "individuals.tsv",
+    )
+    assert list(matrix.columns) == list(ordered.index) == ["arr_Y", "arr_X1", "arr_X2", "arr_Z"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("array\tsample\na1\tNA00001\n", "arrays.tsv line 1: columns missing: individual (need array individual)"),
+        ("array\tindividual\n", "arrays.tsv: arrays table has no rows"),
+        ("array\tindividual\na1\tNA00001\n\tNA00001\n", "arrays.tsv line 3: empty array"),
+        ("array\tindividual\na1\tNA00001\na2\t \n", "arrays.tsv line 3: empty individual"),
+        ("array\tindividual\na1\tNA00001\na2\tNA00001\na1\tHG00002\n",
+         "arrays.tsv line 4: array a1 listed twice (first on line 2)"),
+    ],
+)
+def test_arrays_table_rejects_bad_rows_in_one_line(tmp_path, text, message):
+    with pytest.raises(KgpexError) as err:
+        read_arrays_table(_write(tmp_path / "arrays.tsv", text))
+    assert str(err.value) == f"{tmp_path}/{message}" and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "columns, rows, individuals, message",
+    [
+        # an array whose individual is not in the sheet
+        (["a1", "a2"], [("a1", "NA00001"), ("a2", "NA99999")], ["NA00001"],
+         "arrays.tsv line 3: individual NA99999 (array a2) is not an individual of individuals.tsv"),
+        # a matrix column the table does not list
+        (["a1", "a2", "a3"], [("a1", "NA00001"), ("a2", "NA00001")], ["NA00001"],
+         "m.tsv line 1: 1 columns are not arrays of arrays.tsv: a3"),
+        # a listed array the matrix does not have
+        (["a1"], [("a1", "NA00001"), ("a2", "NA00001")], ["NA00001"],
+         "arrays.tsv line 3: array a2 is not a column of m.tsv"),
+        # an individual of the sheet without an array
+        (["a1"], [("a1", "NA00001")], ["NA00001", "HG00002"],
+         "individuals.tsv: 1 individuals have no array in arrays.tsv: HG00002"),
+    ],
+)
+def test_arrays_that_do_not_match_the_matrix_or_the_sheet_fail_in_one_line(columns, rows, individuals, message):
+    arrays = pd.Series(dict(rows), name="individual")
+    with pytest.raises(KgpexError) as err:
+        check_arrays(_matrix(columns), arrays, individuals, "m.tsv", "arrays.tsv", "individuals.tsv")
+    assert str(err.value) == message
+
+
+def test_a_duplicate_array_column_fails_in_one_line(tmp_path):
+    path = _write(tmp_path / "m.tsv", "probe\ta1\ta2\ta1\nP1\t1\t2\t3\n")
+    with pytest.raises(KgpexError) as err:
+        read_matrix(path)
+    assert str(err.value) == f"{path} line 1: column a1 appears twice (columns 2 and 4)"
 
 
 def _counts(seed=5, genes=30, samples=12):
@@ -331,9 +501,10 @@ def _workflow_rules(config: dict) -> dict:
 @pytest.mark.parametrize("kind", ["counts", "array"])
 def test_matrix_mode_defines_its_rules_and_not_the_reads_ones(tmp_path, kind):
     # One definition per output: in matrix mode the reads path's rules do not exist at all.
-    matrix = {"url": "https://example.org/matrix.tsv.gz", "kind": kind}
+    # On an allowed host: the matrix's sources pass the URL policy at parse time.
+    matrix = {"url": "https://www.ebi.ac.uk/matrix.tsv.gz", "kind": kind}
     if kind == "array":
-        matrix["annotation_url"] = "https://example.org/probes.tsv"
+        matrix["annotation_url"] = "https://www.ebi.ac.uk/probes.tsv"
     rules = _workflow_rules({"expression": {"input": "matrix", "matrix": matrix}})
     assert MATRIX_RULES[kind] <= set(rules) and not (READS_RULES & set(rules))
     for name in MATRIX_RULES[kind]:
@@ -379,14 +550,21 @@ def test_stranger2012_preset_dry_run_plans_the_array_path(tmp_path):
     individuals.write_text(
         "individual\tpopulation\tcontinental_group\tsex\nNA12878\tCEU\tEUR\tfemale\nNA19238\tYRI\tAFR\tfemale\n"
     )
-    matrix = _write(tmp_path / "expression_log2.tsv", "probe\tNA12878\tNA19238\nILMN_1\t7.5\t8.25\n")
+    matrix = _write(
+        tmp_path / "expression_log2.tsv", "probe\tA1\tA2\tB1\nILMN_1\t7.5\t8.25\t6.0\n"
+    )
+    arrays = _write(tmp_path / "arrays.tsv", "array\tindividual\nA1\tNA12878\nA2\tNA12878\nB1\tNA19238\n")
     annotation = _write(tmp_path / "probe_annotation.tsv", ANNOTATION)
+    from workdirs import scratch_workdir, snakemake_args
+
+    workdir = scratch_workdir(tmp_path / "work", reuse_demo=False)
     rc, out = _dry_run(
-        "--configfile", "config/presets/stranger2012.yaml",
+        *snakemake_args(workdir),
+        "--configfile", str(ROOT / "config/presets/stranger2012.yaml"),
         "--config",
         # The individuals alone: arrays have no runs (the preset's runs: "").
         f"samples={{method: sheets, individuals: {individuals}, runs: ''}}",
-        f"expression={{matrix: {{url: {matrix}, annotation_url: {annotation}}}}}",
+        f"expression={{matrix: {{url: {matrix}, annotation_url: {annotation}, arrays_url: {arrays}}}}}",
     )
     assert rc == 0, out[-4000:]
     quants = "results/STRANGER2012/QTL_results/eQTL_results/expression_quants"
@@ -424,3 +602,12 @@ def test_stranger2012_preset_names_its_sources_as_unverified():
     for accession in ("E-MTAB-198", "E-MTAB-264"):
         assert accession in text
     assert text.count("unverified") >= 3
+    # The paper's facts, and Stranger's normalisation without their extra structure correction.
+    assert preset["expression"]["matrix"]["array_normalization"] == "stranger2012"
+    assert preset["expression"]["matrix"]["arrays_url"] == "config/presets/stranger2012/arrays.tsv"
+    flat = " ".join(line.lstrip("# ") for line in text.splitlines() if line.startswith("#"))
+    for fact in ("726 individuals", "47,294 bead types", "TWO replicate arrays per cell line",
+                 "median normalisation across all 8 populations",
+                 "it does NOT do the extra structure correction of GIH, LWK, MEX and MKK"):
+        assert fact in flat, fact
+    assert "normalised within each population" not in flat

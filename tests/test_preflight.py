@@ -100,10 +100,53 @@ def test_a_config_of_existing_local_files_passes(cohort):
 
 
 def test_the_demo_config_passes_because_the_demo_rule_makes_its_files(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no generated demo here
+    monkeypatch.chdir(tmp_path)  # no generated demo here; the committed sheets only
+    (tmp_path / "resources/demo").mkdir(parents=True)
+    for name in ("individuals.tsv", "runs.tsv"):
+        (tmp_path / "resources/demo" / name).write_bytes((ROOT / "resources/demo" / name).read_bytes())
     check_config(_config({}), produced_under=["resources/demo/generated"])
-    with pytest.raises(KgpexError, match="file not found"):
+    with pytest.raises(KgpexError, match="files not found"):
         check_config(_config({}), produced_under=[])
+
+
+def test_every_missing_local_file_is_named_in_one_line_with_its_key_and_preset(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    preset = tmp_path / "presets/arrays.yaml"
+    preset.parent.mkdir()
+    settings = {
+        "samples": {"method": "sheets", "individuals": "in/individuals.tsv", "runs": ""},
+        "expression": {"input": "matrix", "matrix": {
+            "url": "in/matrix.tsv.gz", "kind": "array", "annotation_url": "in/probes.tsv",
+            "arrays_url": "in/arrays.tsv",
+        }},
+    }
+    preset.write_text(yaml.safe_dump(settings))
+    config = _config(_merge(settings, {"reference": {"annotation_url": "https://ftp.ebi.ac.uk/x.gtf.gz"}}))
+    with pytest.raises(KgpexError) as err:
+        check_config(config, produced_under=["resources/demo/generated"], configfiles=[preset])
+    assert str(err.value) == (
+        "config: 4 files not found; provide in/individuals.tsv (field 'samples.individuals'), "
+        "in/matrix.tsv.gz (field 'expression.matrix.url'), in/probes.tsv (field "
+        "'expression.matrix.annotation_url'), in/arrays.tsv (field 'expression.matrix.arrays_url') "
+        "(how to make them: see the header of presets/arrays.yaml)"
+    )
+    # Files that are there are not named; a key overridden after the preset names no preset.
+    (tmp_path / "in").mkdir()
+    for name in ("individuals.tsv", "matrix.tsv.gz", "probes.tsv"):
+        (tmp_path / "in" / name).write_text("x\n")
+    with pytest.raises(KgpexError) as err:
+        check_config(config, ["resources/demo/generated"], configfiles=[preset])
+    assert str(err.value) == (
+        "config: field 'expression.matrix.arrays_url': file not found: in/arrays.tsv "
+        "(how to make it: see the header of presets/arrays.yaml)"
+    )
+    config["expression"]["matrix"]["arrays_url"] = "elsewhere/arrays.tsv"
+    with pytest.raises(KgpexError) as err:
+        check_config(config, ["resources/demo/generated"], configfiles=[preset])
+    assert str(err.value) == "config: field 'expression.matrix.arrays_url': file not found: elsewhere/arrays.tsv"
+    # A matrix run does not read the runs sheet it does not name, nor a URL's file.
+    config["expression"]["matrix"]["arrays_url"] = "https://www.ebi.ac.uk/arrays.tsv"
+    check_config(config, ["resources/demo/generated"], configfiles=[preset])
 
 
 def test_config_sources_name_each_chromosome_and_skip_the_unused_genome(cohort):
@@ -389,7 +432,7 @@ def test_a_matrix_with_its_own_annotation_reads_no_reference(tmp_path):
     check_config(config)
     # Without the annotation table the GTF's genes are needed again.
     config["expression"]["matrix"]["annotation_url"] = ""
-    with pytest.raises(KgpexError, match=r"field 'reference.transcripts_url': file not found"):
+    with pytest.raises(KgpexError, match=r"2 files not found; provide .*none.fa.gz \(field 'reference.transcripts_url'\)"):
         check_config(config)
 
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 import csv
 import gzip
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import mage_scale
 import pytest
 import yaml
-
-import mage_scale
 from conftest import CLEAN_ENV, ROOT
 from workdirs import scratch_workdir, snakemake_args
 
@@ -87,17 +87,85 @@ RUN_JOBS = {"fetch_run_table", "fetch_sample_metadata", "download_fastq", "salmo
             "salmon_quant", "select_libraries", "aggregate_genes", "normalize_expression"}
 
 
+# The files the stranger2012 preset's header says to build, in its order of config keys.
+STRANGER_FILES = {
+    "samples.individuals": "individuals.tsv",
+    "expression.matrix.url": "expression_log2.tsv.gz",
+    "expression.matrix.annotation_url": "probe_annotation.tsv",
+    "expression.matrix.arrays_url": "arrays.tsv",
+}
+
+
 def stranger_inputs(workdir: Path) -> None:
-    """Small stand-ins for the three files the stranger2012 preset's header says to build, at
-    the preset's own paths, so that the preset runs as shipped."""
+    """Small stand-ins for the files the stranger2012 preset's header says to build, at the
+    preset's own paths, so that the preset runs as shipped: two replicate arrays per cell line,
+    the matrix's columns named by array, and the arrays table naming each one's individual."""
     folder = workdir / "config/presets/stranger2012"
     folder.mkdir(parents=True)
     (folder / "individuals.tsv").write_text(STRANGER_INDIVIDUALS)
     with gzip.open(folder / "expression_log2.tsv.gz", "wt") as fh:
-        fh.write("probe\tHG00096\tNA12878\tNA19238\nILMN_1\t7.5\t8.25\t6.0\nILMN_2\t9.0\t8.0\t8.5\n")
+        fh.write(
+            "probe\tHYB_1a\tHYB_1b\tHYB_2a\tHYB_2b\tHYB_3a\tHYB_3b\n"
+            "ILMN_1\t7.5\t7.75\t8.25\t8.0\t6.0\t6.5\nILMN_2\t9.0\t9.25\t8.0\t8.5\t8.5\t8.25\n"
+        )
+    (folder / "arrays.tsv").write_text(
+        "array\tindividual\nHYB_1a\tHG00096\nHYB_1b\tHG00096\nHYB_2a\tNA12878\nHYB_2b\tNA12878\n"
+        "HYB_3a\tNA19238\nHYB_3b\tNA19238\n"
+    )
     (folder / "probe_annotation.tsv").write_text(
         "gene_id\tchrom\ttss\tstrand\tgene_name\nILMN_1\tchr1\t1000\t+\tG1\nILMN_2\tchrX\t5000\t-\tG2\n"
     )
+
+
+def fresh_clone(dest: Path) -> Path:
+    """The working tree's files that git does not ignore (what a clone of it holds, uncommitted
+    work included) copied to ``dest``: no generated demo, no results, no hand-built inputs."""
+    files = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    for name in filter(None, files):
+        source = ROOT / name
+        if source.is_file():  # a tracked file deleted in the working tree is not copied
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def test_stranger2012_in_a_fresh_clone_stops_with_one_line_naming_each_missing_file(tmp_path):
+    clone = fresh_clone(tmp_path / "clone")
+    assert not (clone / "config/presets/stranger2012").exists()
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", "config/presets/stranger2012.yaml"],
+        cwd=clone, env=CLEAN_ENV, capture_output=True, text=True, timeout=600, check=False,
+    )
+    out = proc.stdout + proc.stderr
+    errors = [line for line in out.splitlines() if line.startswith("kgpex: ")]
+    listed = ", ".join(
+        f"config/presets/stranger2012/{name} (field '{key}')" for key, name in STRANGER_FILES.items()
+    )
+    assert proc.returncode == 1 and errors == [
+        (
+            f"kgpex: config: 4 files not found; provide {listed} "
+            "(how to make them: see the header of config/presets/stranger2012.yaml)"
+        )
+    ], out[-3000:]
+    assert "Traceback" not in out and not (clone / "results").exists()
+    # The header the line points to names every file at the same path.
+    header = (clone / "config/presets/stranger2012.yaml").read_text()
+    for name in STRANGER_FILES.values():
+        assert f"config/presets/stranger2012/{name}:" in header, name
+    # With the files there, the same clone plans the eQTL outputs.
+    stranger_inputs(clone)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", "config/presets/stranger2012.yaml"],
+        cwd=clone, env=CLEAN_ENV, capture_output=True, text=True, timeout=600, check=False,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    counts = job_counts(out)
+    assert counts["normalize_array_expression"] == 1 and counts["map_cis_permutations"] == 23, counts
+    assert "inverse_normal_TMM.filtered.TSS.STRANGER2012.v1.bed.gz" in out
 
 
 def test_stranger2012_plans_its_eqtl_outputs_from_individuals_alone(tmp_path):

@@ -4,8 +4,10 @@
   individual, give the reads path's TSS BEDs byte for byte (the same MAGE normalisation), so
   everything downstream is shared unchanged.
 - array: log2(CPM + 1) of the same counts as "intensities", with an annotation table and one
-  control probe, run through quantile normalisation and INT to the cis-eQTL permutation table;
-  its eGenes overlap the reads path's.
+  control probe, every other individual measured on two replicate arrays (each distorted on its
+  own: an offset, a scale, noise; an arrays table names each array's individual), run through
+  Stranger 2012's normalisation (expression.matrix.array_normalization: stranger2012) and INT to
+  the cis-eQTL permutation table; its eGenes overlap the reads path's.
 
 - counts with its own annotation and no reference, to the end: a small cohort of its own
   (tests/input_fixtures.py write_matrix_cohort: 60 individuals, one GRCh38 VCF, 24 genes whose
@@ -72,8 +74,20 @@ def demo_matrices(demo_run, tmp_path_factory):
     counts = pd.read_csv(paths["counts"], sep="\t", index_col=0)
     log2 = np.log2(counts / counts.sum() * 1e6 + 1)
     log2.loc["CONTROL_PROBE_1"] = 7.0 + np.arange(log2.shape[1]) % 3  # not in the annotation
+    # Every other individual on two replicate arrays, each with its own offset, scale and noise.
+    rng = np.random.default_rng(2012)
+    arrays, rows = {}, []
+    for i, individual in enumerate(log2.columns):
+        for r in range(1 + i % 2):
+            name = f"HYB_{individual}_{r}"
+            noise = rng.normal(0, 0.05, size=len(log2))
+            arrays[name] = log2[individual] * (1 - 0.04 * r) + 0.3 * r + noise
+            rows.append((name, individual))
+    arrays = pd.DataFrame(arrays)
     paths["array"] = out / "array.tsv.gz"
-    log2.to_csv(paths["array"], sep="\t", compression="gzip")
+    arrays[list(rng.permutation(arrays.columns))].to_csv(paths["array"], sep="\t", compression="gzip")
+    paths["arrays"] = out / "arrays.tsv"
+    pd.DataFrame(rows, columns=["array", "individual"]).to_csv(paths["arrays"], sep="\t", index=False)
     genes = pd.read_csv(demo_run / "reference" / "genes.tsv", sep="\t")
     paths["annotation"] = out / "annotation.tsv"
     genes[["gene_id", "chrom", "tss", "strand", "gene_name", "start", "end"]].to_csv(
@@ -136,6 +150,7 @@ def array_run(demo_run, demo_matrices, tmp_path_factory):
         {"samples": INDIVIDUALS_ONLY, "expression": {"input": "matrix", "matrix": {
             "url": str(demo_matrices["array"]), "kind": "array",
             "annotation_url": str(demo_matrices["annotation"]), "drop_unannotated": True,
+            "arrays_url": str(demo_matrices["arrays"]), "array_normalization": "stranger2012",
         }}},
     )
     for rel in REUSED:
@@ -156,9 +171,32 @@ def test_array_run_normalises_and_maps(array_run):
     assert "CONTROL_PROBE_1" not in set(bed["ID"])
     qn = pd.read_csv(workdir / QUANTS / f"quantile_log2.filtered.TSS.{TAG}.bed.gz", sep="\t")
     assert list(qn["ID"]) == list(bed["ID"]) and list(qn.columns[4:]) == sorted(qn.columns[4:])
-    # Quantile normalisation was over every probe: each individual's values share one distribution.
+    # One column per individual, from one or two arrays each.
+    matrix_dir = workdir / "results" / COHORT / "expression" / "matrix"
+    arrays = pd.read_csv(matrix_dir / "arrays.tsv", sep="\t", index_col="array")["individual"]
     individuals = list(qn.columns[4:])
-    assert np.ptp(qn[individuals].mean().to_numpy()) < 0.05
+    assert individuals == sorted(set(arrays)) and arrays.value_counts().max() == 2
+    assert len(arrays) > len(individuals)
+    # Stranger 2012's steps over every annotated probe: the replicate arrays quantile-normalised
+    # together and averaged, then every profile's median moved to the median of the medians.
+    imported = pd.read_parquet(matrix_dir / "expression.parquet")
+    profiles = {}
+    for individual, group in arrays.groupby(arrays):
+        pair = imported[list(group.index)]
+        if pair.shape[1] == 2:  # by hand: each rank gets the mean of the two sorted arrays
+            ranks = pair.rank(method="first").astype(int).to_numpy() - 1
+            reference = np.sort(pair.to_numpy(), axis=0).mean(axis=1)
+            ties = pair.apply(lambda col: col.duplicated(keep=False)).to_numpy().any()
+            assert not ties  # the added noise leaves no ties
+            pair = pd.DataFrame(reference[ranks], index=pair.index)
+        profiles[individual] = pair.mean(axis=1)
+    profiles = pd.DataFrame(profiles)
+    expected = profiles - profiles.median() + profiles.median().median()
+    np.testing.assert_allclose(
+        qn[individuals].to_numpy(), expected.loc[qn["ID"], individuals].to_numpy(), rtol=0, atol=1e-6
+    )
+    log_text = (workdir / "logs" / COHORT / "normalize_array_expression" / "normalize_array_expression.log").read_text()
+    assert "normalised (stranger2012)" in log_text
 
 
 def test_array_egenes_overlap_the_reads_path(array_run, demo_run):

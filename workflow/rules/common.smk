@@ -2,7 +2,7 @@
 # paths between stages), wildcard constraints, tool environments and the helpers every stage
 # uses; nothing here reads a name from a later file. Keep imports light: every dry-run and job
 # parses this. Logic: kgpex.common.config, kgpex.common.methods, kgpex.common.sources,
-# kgpex.samples.sheets and kgpex.samples.runtable.
+# kgpex.samples.sheets, kgpex.samples.runtable and kgpex.preflight.config_checks (local files).
 import functools
 import os
 import sys
@@ -13,6 +13,7 @@ from kgpex.common.config import validate_config
 from kgpex.common.errors import KgpexError
 from kgpex.common.methods import apply_methods
 from kgpex.common.sources import local_path
+from kgpex.preflight import config_checks as kgpex_config_checks
 from kgpex.samples import runtable as kgpex_runtable
 from kgpex.samples import sheets as kgpex_sheets
 
@@ -22,12 +23,34 @@ def _stop(err):
     sys.exit(f"kgpex: {err}")
 
 
+# A phenotype BED (expression.input bed) is its own cohort: no sample sheets, no reference.
+# samples.individuals names the BED only so that no input path is empty; resolve_samples
+# never runs for a BED (matrix_input.smk's ruleorder).
+if config.get("expression", {}).get("input") == "bed":
+    _bed_url = config["expression"].get("bed", {}).get("url", "")
+    config.setdefault(
+        "samples", {"method": "sheets", "individuals": _bed_url, "runs": ""}
+    )
+    config.setdefault("reference", {"transcripts_url": "", "annotation_url": ""})
+
 try:
     validate_config(config, label="config")
     # methods: mage sets MAGE's published settings over the config (kgpex.common.methods).
     apply_methods(config)
-    # Reads need runs: samples.runs "" is for the matrix entry point only.
-    kgpex_sheets.check_samples_config(config)
+    # Reads need runs: samples.runs "" is for the matrix entry point only (and the BED's,
+    # whose cohort is its sample columns: kgpex.matrix_input.bed).
+    if config["expression"]["input"] != "bed":
+        kgpex_sheets.check_samples_config(config)
+    elif config["samples"]["method"] != "sheets" or config["samples"]["runs"]:
+        raise KgpexError(
+            "config: field 'samples': expression.input bed takes its cohort from the BED's "
+            "sample columns; leave the samples section out"
+        )
+    elif not config["covariates"]["input"]:
+        raise KgpexError(
+            "config: field 'covariates.input': expression.input bed needs your covariates "
+            "(FastQTL's 'id <samples...>' file); kgpex's own need the sheets' sex"
+        )
 except KgpexError as err:
     _stop(err)
 
@@ -38,12 +61,25 @@ RESULTS = f"results/{COHORT}"
 LOGS = f"logs/{COHORT}"
 
 SAMPLES_CONFIG = config["samples"]
+# The demo cohort's generated files (made by make_demo_cohort in demo.smk): not yet there is not missing.
+DEMO_DIR = "resources/demo/generated"
+# Every local file the config names (sheets, matrix, run table, reference, VCFs) is there or made
+# by a rule; else one line lists them all, each with its config key, and names the --configfile
+# (a preset) whose header says how to make them. Before the sheets are read below.
+try:
+    kgpex_config_checks.check_local_files(
+        config, produced_under=[DEMO_DIR], configfiles=workflow.overwrite_configfiles
+    )
+except KgpexError as err:
+    _stop(err)
+# The phenotype-BED entry point: the cohort is the BED's sample columns (matrix_input.smk).
+BED_INPUT = config["expression"]["input"] == "bed"
 # A cohort of individuals alone (method sheets, samples.runs ""; expression.input matrix): no
 # runs, no run table, and resolve_samples writes the run tables with their headers only.
 INDIVIDUALS_ONLY = kgpex_sheets.individuals_only(config)
 # Sheets given in the config are checked now, so a typo stops the run before any job.
 GIVEN_SHEETS = None
-if SAMPLES_CONFIG["method"] == "sheets":
+if SAMPLES_CONFIG["method"] == "sheets" and not BED_INPUT:
     try:
         GIVEN_SHEETS = (
             kgpex_sheets.load_individuals(SAMPLES_CONFIG["individuals"])

@@ -54,3 +54,31 @@ rule assemble_covariates:
         n_genotype_pcs=config["genotypes"]["pca"]["n_covariate_pcs"],
     script:
         "../scripts/assemble_covariates.py"
+
+
+# The user's own covariates (covariates.input; kgpex.covariates.user) instead of the assembled
+# ones: matched to the BED's samples by ID, collinear or constant ones dropped, MAGE's layout.
+if USER_COVARIATES_FILE:
+
+    rule import_covariates:
+        input:
+            expression=INVERSE_NORMAL_BED,
+            covariates=USER_COVARIATES_FILE,
+        output:
+            covariates=COVARIATES_TABLE,
+        log:
+            f"{LOGS}/import_covariates/import_covariates.log",
+        conda:
+            env("python")
+        container:
+            container("python")
+        threads: 1
+        resources:
+            mem_mb=by_attempt(2000),
+            runtime=10,
+        params:
+            source=USER_COVARIATES_SOURCE,
+        script:
+            "../scripts/import_covariates.py"
+
+    ruleorder: import_covariates > assemble_covariates

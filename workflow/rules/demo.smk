@@ -1,7 +1,8 @@
 # Stage demo: the embedded demo cohort, generated from the committed sheets and the seed
 # (kgpex.demo: generator over .spec, .cohort, .reads, .genotypes, .reference, .expression).
 # Every other stage reads it through the same download code as a real cohort.
-DEMO_DIR = "resources/demo/generated"
+# DEMO_DIR ("resources/demo/generated") is common.smk's: its parse-time check of local files
+# takes the demo's generated files as made by the rule below.
 DEMO_GENCODE = f"{DEMO_DIR}/mirror/gencode"
 DEMO_CHROMS = ["chr21", "chr22"]
 

@@ -66,6 +66,47 @@ rule cohort_genotypes:
         "../scripts/cohort_genotypes.py"
 
 
+# The user's own genotypes (USER_GENOTYPES, paths.smk: a phenotype BED's cohort, or
+# genotypes.pgen): plink2 imports the VCF (GT or FORMAT/DS) or the pgen as it is
+# (kgpex.genotypes.user); local VCFs are read in place, remote ones downloaded first.
+if USER_GENOTYPES:
+
+    rule import_genotypes:
+        input:
+            **(
+                {}
+                if GENOTYPE_PGEN
+                else {
+                    "vcf": lambda wildcards: (
+                        local_input(VCF_SOURCES[wildcards.chrom])
+                        or [rules.download_vcf.output.vcf]
+                    )[0]
+                }
+            ),
+            individuals=RESOLVED_INDIVIDUALS,
+            inputs_checked=AFTER_INPUTS_CHECKED,
+        output:
+            multiext(f"{GENOTYPES}/{{chrom}}", ".pgen", ".pvar", ".psam"),
+        log:
+            f"{LOGS}/import_genotypes/{{chrom}}.log",
+        conda:
+            env("plink2")
+        container:
+            container("plink2")
+        threads: 2
+        resources:
+            mem_mb=by_attempt(2000),
+            runtime=360,
+        params:
+            pfile=lambda wildcards: GENOTYPE_PGEN.replace("{chrom}", wildcards.chrom),
+            maf=GENOTYPES_CONFIG["maf"],
+            id_max_allele_len=GENOTYPES_CONFIG["id_max_allele_len"],
+        script:
+            "../scripts/import_genotypes.py"
+
+    ruleorder: import_genotypes > cohort_genotypes
+
+
 rule genotype_pcs:
     input:
         pfiles=expand(
@@ -102,7 +143,8 @@ rule genotype_pcs:
 
 # The stage's final outputs, for rule all (provenance.smk's final_outputs). A lambda, not a def:
 # Snakemake's linter flags rule files that mix rules and function definitions.
+# With the user's covariates (covariates.input) no genotype PCs are made.
 genotype_outputs = lambda: [
     *expand(rules.cohort_genotypes.output, chrom=GENOTYPE_CHROMS),
-    *rules.genotype_pcs.output,
+    *([] if USER_COVARIATES_FILE else rules.genotype_pcs.output),
 ]

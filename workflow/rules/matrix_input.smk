@@ -3,7 +3,9 @@
 # and kgpex.matrix_input.normalize, with kgpex.reference.genes and kgpex.common.fetch. Its
 # outputs carry the reads path's names (paths.smk: INVERSE_NORMAL_BED, FILTERED_GENES, ...), so
 # covariates and mapping read them unchanged; for arrays the "TMM" in that name is historical:
-# the values are the inverse normal transform of quantile-normalised log2 intensities.
+# the values are the inverse normal transform of normalised log2 intensities
+# (expression.matrix.array_normalization; replicate arrays per individual from
+# expression.matrix.arrays_url, imported as {MATRIX_DIR}/arrays.tsv).
 from pathlib import PurePosixPath
 from urllib.parse import urlparse
 
@@ -16,6 +18,7 @@ MATRIX_SOURCES = {
         ("matrix", MATRIX_CONFIG["url"]),
         ("tpm", MATRIX_CONFIG["tpm_url"]),
         ("annotation", MATRIX_CONFIG["annotation_url"]),
+        ("arrays", MATRIX_CONFIG["arrays_url"]),
     )
     if source
 }
@@ -81,7 +84,7 @@ if EXPRESSION_INPUT == "matrix":
             unpack(
                 lambda wildcards: {
                     name: MATRIX_DOWNLOADS[name]
-                    for name in ("matrix", "tpm")
+                    for name in ("matrix", "tpm", "arrays")
                     if name in MATRIX_DOWNLOADS
                 }
             ),
@@ -89,6 +92,11 @@ if EXPRESSION_INPUT == "matrix":
             genes=MATRIX_GENES,
         output:
             **({"tpm": f"{MATRIX_DIR}/tpm.parquet"} if MATRIX_CONFIG["tpm_url"] else {}),
+            **(
+                {"arrays": f"{MATRIX_DIR}/arrays.tsv"}
+                if MATRIX_CONFIG["kind"] == "array"
+                else {}
+            ),
             matrix=f"{MATRIX_DIR}/expression.parquet",
         log:
             f"{LOGS}/import_expression_matrix/import_expression_matrix.log",
@@ -152,6 +160,7 @@ if EXPRESSION_INPUT == "matrix":
         rule normalize_array_expression:
             input:
                 matrix=rules.import_expression_matrix.output.matrix,
+                arrays=rules.import_expression_matrix.output.arrays,
                 genes=MATRIX_GENES,
             output:
                 inverse_normal=INVERSE_NORMAL_BED,
@@ -174,12 +183,96 @@ if EXPRESSION_INPUT == "matrix":
                 runtime=30,
             params:
                 chromosomes=config["expression"]["chromosomes"],
+                method=MATRIX_CONFIG["array_normalization"],
             script:
                 "../scripts/normalize_array_expression.py"
 
 
+# Bring your own phenotypes (expression.input: bed; kgpex.matrix_input.bed): the user's
+# normalised phenotype BED taken as it is, with their covariates (covariates.input, imported by
+# covariates.smk) and genotypes (genotypes.smk import_genotypes). The BED's sample columns are
+# the cohort: import_phenotype_bed writes the samples stage's tables in place of
+# resolve_samples (ruleorder), and the genes table from the BED (EXPRESSION_GENES, paths.smk).
+BED_SOURCE = config["expression"]["bed"]["url"]
+USER_SOURCES = {
+    name: source
+    for name, source in (
+        ("bed", BED_SOURCE if BED_INPUT else ""),
+        ("covariates", USER_COVARIATES_SOURCE),
+    )
+    if source
+}
+USER_DOWNLOADS = {
+    name: f"{USER_INPUTS}/{name}/{PurePosixPath(urlparse(source).path).name}"
+    for name, source in USER_SOURCES.items()
+}
+
+if USER_SOURCES:
+
+    rule download_user_inputs:
+        input:
+            [path for source in USER_SOURCES.values() for path in local_input(source)],
+        output:
+            **USER_DOWNLOADS,
+        log:
+            f"{LOGS}/download_user_inputs/download_user_inputs.log",
+        conda:
+            env("python")
+        container:
+            container("python")
+        threads: 1
+        resources:
+            mem_mb=by_attempt(1000),
+            runtime=120,
+            downloads=1,
+        params:
+            urls={name: to_url(source) for name, source in USER_SOURCES.items()},
+            options=DOWNLOAD_OPTIONS,
+        script:
+            "../scripts/download_expression_matrix.py"
+
+
+if BED_INPUT:
+
+    rule import_phenotype_bed:
+        input:
+            bed=USER_DOWNLOADS["bed"],
+        output:
+            bed=INVERSE_NORMAL_BED,
+            tbi=INVERSE_NORMAL_TBI,
+            genes=EXPRESSION_GENES,
+            individuals=RESOLVED_INDIVIDUALS,
+            runs=RESOLVED_RUNS,
+            sources=RESOLVED_SOURCES,
+            mapping=f"{SAMPLES}/run_mapping.tsv",
+        log:
+            f"{LOGS}/import_phenotype_bed/import_phenotype_bed.log",
+        conda:
+            env("python")
+        container:
+            container("python")
+        threads: 1
+        resources:
+            mem_mb=lambda wc, input, attempt: attempt
+            * max(2000, int(20 * input.size_mb)),
+            runtime=30,
+        params:
+            chromosomes=config["expression"]["chromosomes"],
+            source=BED_SOURCE,
+        script:
+            "../scripts/import_phenotype_bed.py"
+
+    # The cohort's tables come from the BED, not from sample sheets.
+    ruleorder: import_phenotype_bed > resolve_samples
+
+
 # The stage's final outputs in matrix mode, for rule all (provenance.smk's final_outputs). A
 # lambda: rule files must not define functions (lint).
+if BED_INPUT:
+    expression_outputs = lambda: [
+        rules.import_phenotype_bed.output.bed,
+        rules.import_phenotype_bed.output.tbi,
+    ]
 if EXPRESSION_INPUT == "matrix":
     expression_outputs = lambda: [
         *getattr(rules, MATRIX_NORMALIZE_RULE).output,

@@ -2,6 +2,9 @@
 # common.smk (COHORT, TAG, RESULTS, LOGS and the config checks), before every stage. A stage's
 # own intermediates stay in its rule file. Also here: the config's genotype sources, which
 # preflight.smk checks before genotypes.smk downloads them (kgpex.common.sources).
+import os.path
+from urllib.parse import urlparse
+
 from kgpex.common.sources import vcf_source
 
 # MAGE's released layout (../shared MAGE_FORMATS.md): QTL_results/eQTL_results/...
@@ -41,9 +44,14 @@ TX2GENE = f"{REFERENCE}/tx2gene.tsv"
 MATRIX_ANNOTATED = config["expression"]["input"] == "matrix" and bool(
     config["expression"]["matrix"]["annotation_url"]
 )
+# A phenotype BED (BED_INPUT, common.smk) brings its own: matrix_input.smk, import_phenotype_bed.
 EXPRESSION_GENES = (
-    f"{RESULTS}/expression/matrix/genes.tsv" if MATRIX_ANNOTATED else GENES
+    f"{RESULTS}/expression/bed/genes.tsv"
+    if BED_INPUT
+    else f"{RESULTS}/expression/matrix/genes.tsv" if MATRIX_ANNOTATED else GENES
 )
+# Entry points whose genes table is not the GTF's: no reference is read at all.
+OWN_GENES = MATRIX_ANNOTATED or BED_INPUT
 
 # quantify.smk: salmon's folder per library ({library} is a wildcard: a run's accession, or the
 # name of a library of several runs; kgpex.samples.libraries).
@@ -73,9 +81,16 @@ GENOTYPE_PCS = f"{RESULTS}/covariates/genotype_pcs.tsv"
 # The config's VCF per chromosome, and the local files behind its VCF, index and MD5SUMS, so
 # the demo rule that writes them runs first (remote URLs give none).
 GENOTYPE_MD5SUMS_URL = config["genotypes"]["md5sums_url"]
-VCF_SOURCES = {
-    chrom: vcf_source(config["genotypes"], chrom) for chrom in GENOTYPE_CHROMS
-}
+# genotypes.pgen (a local PLINK 2 fileset) replaces the VCFs.
+GENOTYPE_PGEN = config["genotypes"]["pgen"]
+VCF_SOURCES = (
+    {}
+    if GENOTYPE_PGEN
+    else {chrom: vcf_source(config["genotypes"], chrom) for chrom in GENOTYPE_CHROMS}
+)
+# The user's own genotypes (a phenotype BED's cohort, or a pgen) are imported as they are by
+# plink2 (genotypes.smk import_genotypes), not through the NYGC panel's checks.
+USER_GENOTYPES = BED_INPUT or bool(GENOTYPE_PGEN)
 VCF_LOCAL_INPUTS = {
     chrom: local_input(source)
     + local_input(f"{source}.tbi")
@@ -83,8 +98,17 @@ VCF_LOCAL_INPUTS = {
     for chrom, source in VCF_SOURCES.items()
 }
 
-# covariates.smk: the covariates table both mappers read.
+# covariates.smk: the covariates table both mappers read; the user's covariates
+# (covariates.input, downloaded by download_user_inputs in matrix_input.smk), which
+# check_inputs checks for the cohort's samples.
 COVARIATES_TABLE = f"{QUANTS}/eQTL_covariates.tab.gz"
+USER_INPUTS = f"{RESULTS}/expression/user_inputs"
+USER_COVARIATES_SOURCE = config["covariates"]["input"]
+USER_COVARIATES_FILE = (
+    f"{USER_INPUTS}/covariates/{os.path.basename(urlparse(USER_COVARIATES_SOURCE).path)}"
+    if USER_COVARIATES_SOURCE
+    else None
+)
 
 # eqtl.smk (tensorqtl) and fastqtl.smk (fastqtl) write these per-chromosome tables, the eqtl
 # stage reads those of eqtl.mapper ({mapper} and {chrom} are wildcards).

@@ -13,7 +13,7 @@
 #   builds the DAG (the MAGE-scale dry-run takes 1.6x as long). salmon_quant keeps its gate: without
 #   it, a re-check after restored results re-ran every quantification (its temporary FASTQs). A checkpoint, not an ancient() input: Snakemake 9.27 drops the
 #   jobs behind an ancient input whose maker must run (tests/test_snakemake_ancient_checkpoint.py).
-# Included after demo.smk (DEMO_DIR) and before the stages whose rules need INPUTS_CHECKED; the
+# Missing local files already stopped common.smk, in one line. Included after demo.smk and before the stages whose rules need INPUTS_CHECKED; the
 # reference and genotype inputs it checks are named in paths.smk.
 from kgpex.preflight import config_checks, input_checks
 
@@ -28,15 +28,23 @@ checkpoint check_inputs:
         # The genes of a matrix's own annotation (paths.smk), or the GTF.
         **(
             {"genes": EXPRESSION_GENES}
-            if MATRIX_ANNOTATED
+            if OWN_GENES
             else {"gtf": REFERENCE_FILES["annotation"]}
+        ),
+        # The user's covariates (covariates.input), checked for the cohort's samples.
+        **(
+            {"covariates": USER_COVARIATES_FILE}
+            if config["covariates"]["input"]
+            else {}
         ),
         individuals=RESOLVED_INDIVIDUALS,
         runs=RESOLVED_RUNS,
         sources=RESOLVED_SOURCES,
         # Local VCFs (the demo's) must exist first; remote ones are read in place.
         local_vcfs=[
-            path for chrom in GENOTYPE_CHROMS for path in VCF_LOCAL_INPUTS[chrom]
+            path
+            for chrom in GENOTYPE_CHROMS
+            for path in VCF_LOCAL_INPUTS.get(chrom, [])
         ],
     output:
         INPUTS_CHECKED,
@@ -51,7 +59,14 @@ checkpoint check_inputs:
         mem_mb=by_attempt(1000),
         runtime=30,
     params:
-        vcf_sources={chrom: VCF_SOURCES[chrom] for chrom in GENOTYPE_CHROMS},
+        vcf_sources={chrom: VCF_SOURCES[chrom] for chrom in VCF_SOURCES},
+        # genotypes.pgen: each chromosome's .psam, checked for the cohort's samples.
+        psams={
+            chrom: GENOTYPE_PGEN.replace("{chrom}", chrom) + ".psam"
+            for chrom in (GENOTYPE_CHROMS if GENOTYPE_PGEN else [])
+        },
+        # A phenotype BED's samples need not be 1000 Genomes IDs.
+        any_ids=BED_INPUT,
         gtf_source=config["reference"]["annotation_url"],
         genes_source=config["expression"]["matrix"]["annotation_url"],
         # None: the build checks are off (genotypes.check_build: false).

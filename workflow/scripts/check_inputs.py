@@ -24,6 +24,9 @@ def main(snakemake):
         genes=snakemake.input.get("genes"),
         genes_label=snakemake.params.genes_source,
         build=snakemake.params.build,
+        covariates=snakemake.input.get("covariates"),
+        psams=dict(snakemake.params.psams),
+        any_ids=snakemake.params.any_ids,
     )
     for finding in findings:
         log.info("%s: %s: %s", finding.input, finding.source, finding.finding)

@@ -1,11 +1,14 @@
 """import_expression_matrix: the matrix (and TPM matrix) checked against the individuals and the
-annotation, columns sorted, as parquet (kgpex.matrix_input)."""
+annotation, columns sorted, as parquet (kgpex.matrix_input). Arrays: the matrix's columns are
+arrays, each an individual's (the arrays table, or one column per individual without one), written
+as arrays.tsv (array individual) beside the parquet."""
 
 import logging
 
 import _bootstrap  # noqa: F401
+import pandas as pd
 
-from kgpex.common.io import write_parquet
+from kgpex.common.io import write_parquet, write_table
 from kgpex.common.rulescript import run
 from kgpex.matrix_input import read
 from kgpex.reference.genes import read_genes
@@ -19,13 +22,22 @@ def main(snakemake):
     individuals = sorted(read_resolved_individuals(inp.individuals))
     genes = read_genes(inp.genes)
     matrix = read.read_matrix(inp.matrix)
-    matrix = read.check_individuals(matrix, individuals, inp.matrix, inp.individuals)
+    # Replicate arrays: columns are arrays, the table names individuals. keys(): a Namedlist's
+    # "in" looks at its values (paths), not its names.
+    if "arrays" in inp.keys():  # noqa: SIM118
+        arrays = read.read_arrays_table(inp.arrays)
+        matrix, arrays = read.check_arrays(
+            matrix, arrays, individuals, inp.matrix, inp.arrays, inp.individuals
+        )
+    else:
+        matrix = read.check_individuals(matrix, individuals, inp.matrix, inp.individuals)
+        arrays = pd.Series(list(matrix.columns), index=pd.Index(matrix.columns, name="array"), name="individual")
     if params.kind == "counts":
         read.check_counts(matrix, inp.matrix)
     else:
         read.check_log2_intensities(matrix, inp.matrix)
     matrix = read.check_annotated(matrix, genes, inp.matrix, inp.genes, params.drop_unannotated)
-    log.info("%s matrix: %d genes x %d individuals", params.kind, *matrix.shape)
+    log.info("%s matrix: %d genes x %d columns (%d individuals)", params.kind, *matrix.shape, arrays.nunique())
     if "tpm" in inp.keys():
         tpm = read.read_matrix(inp.tpm, label="TPM matrix")
         read.check_counts(tpm, inp.tpm)
@@ -33,6 +45,8 @@ def main(snakemake):
             tpm = tpm.loc[tpm.index.isin(genes.index)]
         tpm = read.check_same_shape(matrix, tpm, inp.matrix, inp.tpm)
         write_parquet(tpm, snakemake.output.tpm)
+    if params.kind == "array":
+        write_table(arrays.to_frame(), snakemake.output.arrays, index=True, index_label="array")
     write_parquet(matrix, snakemake.output.matrix)
 
 

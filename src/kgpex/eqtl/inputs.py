@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kgpex.common.errors import KgpexError
+from kgpex.genotypes.plink import has_dosages
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,8 @@ def read_covariates(path, samples: list[str]) -> pd.DataFrame:
 
 
 def load_genotypes(pgen_prefix, samples: list[str], chrom: str | None = None):
-    """Genotypes (variants x samples, int8 ALT counts, -9 missing) and ``variant_df``.
+    """Genotypes (variants x samples, int8 ALT counts, or float32 ALT dosages when the pgen holds
+    dosages; -9 missing) and ``variant_df``.
 
     ``variant_df`` maps variant IDs to ``chrom`` and ``pos``; only ``chrom`` is kept when given.
     """
@@ -155,8 +157,10 @@ def load_genotypes(pgen_prefix, samples: list[str], chrom: str | None = None):
     else:
         if not np.array_equal(keep, np.arange(keep[0], keep[-1] + 1)):
             raise KgpexError(f"{prefix}.pvar: variants of {chrom} are not contiguous")
-        geno = pgen.read_range(reader.pgen_file, int(keep[0]), int(keep[-1]),
-                               sample_subset=reader.sample_idxs)
+        # Dosages (float32, -9 missing) when the pgen holds them (imported user genotypes).
+        read = pgen.read_dosages_range if has_dosages(prefix) else pgen.read_range
+        geno = read(reader.pgen_file, int(keep[0]), int(keep[-1]),
+                    sample_subset=reader.sample_idxs)
         genotype_df = pd.DataFrame(geno, index=variant_df.index[keep], columns=reader.sample_ids)
     variant_df = variant_df.iloc[keep]
     pos = variant_df["pos"].to_numpy()

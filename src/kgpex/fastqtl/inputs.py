@@ -2,7 +2,8 @@
 exported as a GT VCF in psam order (male chrX kept diploid), with ALT counts for the nominal pass.
 
 The export (``export_genotypes_vcf``) writes a bgzipped, tabixed VCF with GT only (hard calls;
-FastQTL reads DS when present, else GT), the samples of the phenotype BED in psam order,
+FastQTL reads DS when present, else GT), or GT and DS for every genotype when the pgen holds
+dosages (imported user genotypes, kgpex.genotypes.user), the samples of the phenotype BED in psam order,
 ``chr``-prefixed contigs and IDs ``chrom:pos:ref:alt``. Sex is left out of the psam handed to
 plink2, so male chrX calls stay diploid (0/0 or 1/1) as in the pgen and as tensorQTL reads them;
 plink2 would otherwise write them haploid, which FastQTL cannot parse. The same run writes
@@ -24,7 +25,7 @@ import pandas as pd
 
 from kgpex.common.errors import KgpexError
 from kgpex.common.io import atomic_path, phenotype_bed_header
-from kgpex.genotypes.plink import read_psam_ids
+from kgpex.genotypes.plink import has_dosages, read_psam_ids
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +77,18 @@ def bed_phenotype_ids(path: str | Path) -> list[str]:
 
 
 def plink2_export_command(
-    pgen_prefix: str, psam: str, keep: str, out_prefix: str, threads: int, memory_mb: int
+    pgen_prefix: str, psam: str, keep: str, out_prefix: str, threads: int, memory_mb: int,
+    dosages: bool = False,
 ) -> list[str]:
-    """plink2: the kept samples' GT as a BGZF VCF with chr-prefixed contigs, plus ALT counts."""
+    """plink2: the kept samples' GT as a BGZF VCF with chr-prefixed contigs, plus ALT counts;
+    with ``dosages``, FORMAT/DS for every genotype too (FastQTL then reads DS)."""
     return [
         "plink2",
         "--pgen", f"{pgen_prefix}.pgen",
         "--pvar", f"{pgen_prefix}.pvar",
         "--psam", psam,
         "--keep", keep,
-        "--export", "vcf", "bgz", "id-paste=iid",
+        "--export", "vcf", "bgz", "id-paste=iid", *(["vcf-dosage=DS-force"] if dosages else []),
         "--freq", "counts",
         "--output-chr", "chrM",
         "--threads", str(threads),
@@ -129,6 +132,8 @@ def export_genotypes_vcf(
             str(tmp / "out"),
             threads,
             memory_mb,
+            # Imported dosages (genotypes.vcf_url with FORMAT/DS, bring your own genotypes).
+            dosages=has_dosages(prefix),
         )
         log.info("running %s", " ".join(cmd))
         proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -66,3 +66,27 @@ def run_plink2(
     for line in (proc.stdout or "").splitlines():
         if line.startswith("Warning"):
             log.warning("plink2: %s", line)
+
+
+def has_dosages(pgen_prefix: str | Path, probes: int = 2000) -> bool:
+    """Whether a .pgen holds dosages (imputed DS, not hard calls only): up to ``probes``
+    variants spread over the file are read as dosages and as hard calls, and any difference
+    (a fractional dosage, or a dosage where the hard call is missing) says so."""
+    import numpy as np
+    import pgenlib
+
+    prefix = str(pgen_prefix)
+    n_samples = len(read_psam_ids(prefix + ".psam"))
+    reader = pgenlib.PgenReader(f"{prefix}.pgen".encode(), raw_sample_ct=n_samples)
+    try:
+        n_variants = reader.get_variant_ct()
+        dosages = np.empty(n_samples, dtype=np.float64)
+        calls = np.empty(n_samples, dtype=np.int8)
+        for idx in np.unique(np.linspace(0, max(n_variants - 1, 0), min(probes, n_variants), dtype=int)):
+            reader.read_dosages(int(idx), dosages)
+            reader.read(int(idx), calls)
+            if not np.array_equal(dosages, calls.astype(np.float64)):
+                return True
+        return False
+    finally:
+        reader.close()

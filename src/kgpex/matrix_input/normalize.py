@@ -1,5 +1,7 @@
 """Normalisation of an imported matrix: counts as the reads path does (TMM, inverse normal), arrays
-by quantile normalisation of log2 intensities then inverse normal; the MAGE-style BEDs."""
+of log2 intensities to one profile per individual (Stranger 2012's quantile normalisation of each
+individual's replicate arrays and median normalisation across individuals, or quantile
+normalisation across individuals) then inverse normal; the MAGE-style BEDs."""
 
 from __future__ import annotations
 
@@ -44,27 +46,81 @@ def quantile_normalize(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=df.index, columns=df.columns)
 
 
+ARRAY_NORMALIZATIONS = ("stranger2012", "quantile")
+
+
+def median_normalize(profiles: pd.DataFrame) -> pd.DataFrame:
+    """Median normalisation across samples (columns) on the log2 scale: each column is shifted so
+    that its median equals the median of all columns' medians."""
+    medians = profiles.median(axis=0)
+    return profiles - medians + float(medians.median())
+
+
+def average_arrays(matrix: pd.DataFrame, arrays: pd.Series, within_individual: bool) -> pd.DataFrame:
+    """One profile per individual (columns sorted): the mean of its arrays, after quantile
+    normalisation of those arrays together when ``within_individual`` (Stranger 2012). An
+    individual with one array keeps it as it is (the quantile normalisation of one array is
+    itself). ``arrays``: individual by array, every matrix column listed."""
+    profiles = {}
+    for individual in sorted(set(arrays)):
+        columns = [a for a in matrix.columns if arrays[a] == individual]
+        replicates = matrix[columns]
+        if within_individual and len(columns) > 1:
+            replicates = quantile_normalize(replicates)
+        profiles[individual] = replicates.mean(axis=1)
+    return pd.DataFrame(profiles, index=matrix.index)
+
+
 @dataclass
 class NormalizedArray:
     """``normalize_array``'s matrices (probes x individuals) and bookkeeping."""
 
-    quantile_log2: pd.DataFrame  # filtered probes, quantile-normalised log2 intensities
+    quantile_log2: pd.DataFrame  # filtered probes, normalised log2 intensities (before the INT)
     inverse_normal: pd.DataFrame  # per-probe inverse normal transform of quantile_log2
     gene_filter: pd.DataFrame  # per input probe: annotated on_chromosome variable keep
     summary: dict
 
 
-def normalize_array(matrix: pd.DataFrame, genes: pd.DataFrame, chromosomes: list[str] | None) -> NormalizedArray:
-    """Quantile normalisation of all probes, then the annotated, variable probes on
-    ``chromosomes``, then the per-probe inverse normal transform (columns sorted)."""
-    matrix = matrix[sorted(matrix.columns)]
-    qn = quantile_normalize(matrix)
+def normalize_array(
+    matrix: pd.DataFrame,
+    genes: pd.DataFrame,
+    chromosomes: list[str] | None,
+    arrays: pd.Series | None = None,
+    method: str = "quantile",
+) -> NormalizedArray:
+    """Log2 array intensities (probes x arrays) to one normalised profile per individual over all
+    probes, then the annotated, variable probes on ``chromosomes``, then the per-probe inverse
+    normal transform (columns sorted by individual).
+
+    ``arrays``: the individual of each matrix column (``read.read_arrays_table``); None: each
+    column is an individual's only array. ``method``:
+
+    - ``stranger2012`` (Stranger et al. 2012): each individual's replicate arrays quantile-normalised
+      together and averaged, then median normalisation across all individuals
+      (:func:`median_normalize`). Stranger's extra correction of population structure for GIH,
+      LWK, MEX and MKK is not done.
+    - ``quantile``: each individual's arrays averaged as they are, then quantile normalisation
+      across all individuals.
+    """
+    if method not in ARRAY_NORMALIZATIONS:
+        raise KgpexError(
+            f"expression.matrix.array_normalization: '{method}' is not one of {', '.join(ARRAY_NORMALIZATIONS)}"
+        )
+    if arrays is None:
+        arrays = pd.Series(list(matrix.columns), index=matrix.columns)
+    unlisted = [c for c in matrix.columns if c not in arrays.index]
+    if unlisted:
+        raise KgpexError(f"array normalisation: columns without an individual: {', '.join(map(str, unlisted[:5]))}")
+    if method == "stranger2012":
+        normalized = median_normalize(average_arrays(matrix, arrays, within_individual=True))
+    else:
+        normalized = quantile_normalize(average_arrays(matrix, arrays, within_individual=False))
     annotated = matrix.index.isin(genes.index)
     chrom = genes["chrom"].reindex(matrix.index)
     on_chrom = chrom.isin(chromosomes).to_numpy() if chromosomes is not None else annotated
     # A constant probe carries nothing to map, though quantile normalisation gives it spread
     # (equal values, different ranks); one of the same rank everywhere comes out constant.
-    variable = (matrix.nunique(axis=1).to_numpy() > 1) & (qn.nunique(axis=1).to_numpy() > 1)
+    variable = (matrix.nunique(axis=1).to_numpy() > 1) & (normalized.nunique(axis=1).to_numpy() > 1)
     gene_filter = pd.DataFrame(
         {"annotated": annotated, "on_chromosome": on_chrom & annotated, "variable": variable},
         index=matrix.index,
@@ -73,14 +129,16 @@ def normalize_array(matrix: pd.DataFrame, genes: pd.DataFrame, chromosomes: list
     keep = gene_filter.index[gene_filter["keep"].to_numpy()]
     if len(keep) == 0:
         raise KgpexError("array normalisation: no probe is annotated on expression.chromosomes and variable")
-    kept = qn.loc[keep]
+    kept = normalized.loc[keep]
     summary = {
+        "method": method,
         "genes_in": int(matrix.shape[0]),
-        "samples": int(matrix.shape[1]),
+        "arrays": int(matrix.shape[1]),
+        "samples": int(normalized.shape[1]),
         "genes_annotated": int(annotated.sum()),
         "genes_on_chromosomes": int(gene_filter["on_chromosome"].sum()),
         "genes_constant": int((~variable).sum()),
-        "genes_kept": int(len(keep)),
+        "genes_kept": len(keep),
     }
     return NormalizedArray(
         quantile_log2=kept,

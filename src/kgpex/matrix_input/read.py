@@ -9,11 +9,16 @@ writes, so covariates and cis-eQTL mapping are shared unchanged. Two kinds:
   inverse normal transform). MAGE's filter also needs TPM: with a TPM matrix (same genes and
   columns) the filter is MAGE's; without one, genes are filtered on counts only (``pass_tpm`` is
   true for every gene and ``n_samples_tpm`` empty in gene_filter.tsv.gz).
-- ``array``: log2 expression-array intensities (Stranger et al. 2012). Quantile normalisation
-  across individuals (:func:`quantile_normalize`, over every probe, as TMM is computed on every
-  gene), then the annotated probes on the configured chromosomes that are not constant, then the
-  per-probe inverse normal transform. Phenotype IDs stay the matrix's row IDs (probes are not
-  collapsed to genes).
+- ``array``: log2 expression-array intensities (Stranger et al. 2012), one column per array.
+  Without an arrays table each column is one individual's only array; with one
+  (``expression.matrix.arrays_url``, :func:`read_arrays_table`: ``array individual``) an
+  individual may have several (replicate) arrays. ``expression.matrix.array_normalization``
+  (``kgpex.matrix_input.normalize.normalize_array``, over every probe, as TMM is computed on every
+  gene): ``stranger2012`` quantile-normalises each individual's replicate arrays together and
+  averages them, then median-normalises across all individuals; ``quantile`` averages replicates
+  and quantile-normalises across all individuals. Then the annotated probes on the configured
+  chromosomes that are not constant, then the per-probe inverse normal transform. Phenotype IDs
+  stay the matrix's row IDs (probes are not collapsed to genes).
 
 The annotation is either the reference stage's ``genes.tsv`` (from the GENCODE GTF) or a table
 ``gene_id chrom tss strand gene_name`` (optional ``start end gene_type``) whose ``gene_id`` is the
@@ -132,6 +137,78 @@ def check_individuals(matrix: pd.DataFrame, individuals: list[str], path, sheet)
     if absent:
         raise KgpexError(f"{sheet}: {len(absent)} individuals have no column in {path}: {_some(absent)}")
     return matrix[sorted(matrix.columns)]
+
+
+ARRAYS_COLUMNS = ["array", "individual"]
+
+
+def read_arrays_table(path: str | Path) -> pd.Series:
+    """The arrays table (``expression.matrix.arrays_url``): a TSV with columns ``array
+    individual`` (others ignored), one row per array, naming the individual whose cell line it
+    measured. Returns the individuals indexed by array, in the file's order.
+
+    Fails on a missing file or column, an empty field, an array listed twice.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise KgpexError(f"{path}: arrays table not found")
+    with open_text(path, newline="", what="TSV arrays table") as fh:
+        df = pd.read_csv(fh, sep="\t", dtype=str, keep_default_na=False, comment=None)
+    missing = [c for c in ARRAYS_COLUMNS if c not in df.columns]
+    if missing:
+        raise KgpexError(
+            f"{path} line 1: columns missing: {', '.join(missing)} (need {' '.join(ARRAYS_COLUMNS)})"
+        )
+    if df.empty:
+        raise KgpexError(f"{path}: arrays table has no rows")
+    df = df[ARRAYS_COLUMNS].apply(lambda col: col.str.strip())
+    for col in ARRAYS_COLUMNS:
+        empty = df[col] == ""
+        if empty.any():
+            raise KgpexError(f"{path} line {int(np.flatnonzero(empty)[0]) + 2}: empty {col}")
+    dup = df["array"].duplicated()
+    if dup.any():
+        n = int(np.flatnonzero(dup)[0])
+        first = int(np.flatnonzero(df["array"] == df["array"].iat[n])[0])
+        raise KgpexError(
+            f"{path} line {n + 2}: array {df['array'].iat[n]} listed twice (first on line {first + 2})"
+        )
+    return pd.Series(
+        df["individual"].to_numpy(), index=pd.Index(df["array"].to_numpy(), name="array"), name="individual"
+    )
+
+
+def check_arrays(
+    matrix: pd.DataFrame, arrays: pd.Series, individuals: list[str], path, arrays_path, sheet
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The matrix's columns are arrays of the arrays table, each of an individual of the cohort,
+    and every individual has at least one. Returns the matrix and the table in one order (by
+    individual, then array)."""
+    rows = {array: n for n, array in enumerate(arrays.index, start=2)}
+    known = set(individuals)
+    stranger = [(array, ind) for array, ind in arrays.items() if ind not in known]
+    if stranger:
+        array, ind = stranger[0]
+        raise KgpexError(
+            f"{arrays_path} line {rows[array]}: individual {ind} (array {array}) is not an individual of "
+            f"{sheet}" + (f" ({len(stranger)} such rows)" if len(stranger) > 1 else "")
+        )
+    unlisted = [c for c in matrix.columns if c not in rows]
+    if unlisted:
+        raise KgpexError(
+            f"{path} line 1: {len(unlisted)} columns are not arrays of {arrays_path}: {_some(unlisted)}"
+        )
+    absent = [a for a in arrays.index if a not in set(matrix.columns)]
+    if absent:
+        raise KgpexError(
+            f"{arrays_path} line {rows[absent[0]]}: array {absent[0]} is not a column of {path}"
+            + (f" ({len(absent)} such rows: {_some(absent)})" if len(absent) > 1 else "")
+        )
+    without = sorted(known - set(arrays))
+    if without:
+        raise KgpexError(f"{sheet}: {len(without)} individuals have no array in {arrays_path}: {_some(without)}")
+    order = sorted(arrays.index, key=lambda a: (arrays[a], a))
+    return matrix[order], arrays[order]
 
 
 def check_counts(matrix: pd.DataFrame, path) -> None:

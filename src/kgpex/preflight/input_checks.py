@@ -439,10 +439,15 @@ def check_resolved_samples(
     runs: str | os.PathLike,
     sources: str | os.PathLike,
     access: UrlPolicy | None = None,
+    any_ids: bool = False,
 ) -> tuple[list[str], list[Finding]]:
-    """The resolved sheets' IDs, URLs (scheme, host) and md5s; returns the individuals."""
+    """The resolved sheets' IDs, URLs (scheme, host) and md5s; returns the individuals.
+    ``any_ids``: a phenotype BED's samples, which need not be 1000 Genomes IDs."""
     cohort = []
     for n, row in _rows(individuals, ["individual"]):
+        if any_ids:
+            cohort.append(row["individual"])
+            continue
         cohort.append(check_individual_id(row["individual"], f"{individuals} line {n}"))
     run_ids = []
     for n, row in _rows(runs, ["run_accession", "individual"]):
@@ -458,11 +463,56 @@ def check_resolved_samples(
             if md5 and not MD5.fullmatch(md5):
                 raise KgpexError(f"{where}: field 'md5_{mate}': '{md5}' is not an md5 (32 hex digits)")
     findings = [
-        Finding("individuals", str(individuals), f"{len(cohort)} individual IDs"),
+        Finding("individuals", str(individuals), f"{len(cohort)} {'sample' if any_ids else 'individual'} IDs"),
         Finding("runs", str(runs), f"{len(run_ids)} run IDs"),
         Finding("run sources", str(sources), "URLs and md5s well-formed"),
     ]
     return cohort, findings
+
+
+def _missing_line(cohort: list[str], present: Iterable[str], label: str, what: str) -> None:
+    """One line naming ``label`` and the first cohort samples it lacks."""
+    have = set(present)
+    missing = [s for s in cohort if s not in have]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        some = ", ".join(list(present)[:3]) or "none"
+        raise KgpexError(
+            f"{label}: {len(missing)} of the cohort's {len(cohort)} samples not among its "
+            f"{what}: {shown} (its first: {some})"
+        )
+
+
+def check_covariate_samples(path: str | os.PathLike, cohort: list[str], label: str) -> Finding:
+    """The user's covariates (covariates.input) hold every cohort sample: in the header
+    (FastQTL's ``id <samples...>``) or in the first column (transposed). The values are
+    checked when imported (kgpex.covariates.user)."""
+    with open_text(path, what="covariates file") as fh:
+        rows = [line.rstrip("\r\n").split("\t") for line in fh if line.strip()]
+    if not rows:
+        raise KgpexError(f"{label}: empty covariates file")
+    header, column = rows[0][1:], [r[0] for r in rows[1:]]
+    transposed = len(set(cohort) & set(column)) > len(set(cohort) & set(header))
+    _missing_line(cohort, column if transposed else header, label,
+                  "rows' sample IDs" if transposed else "header's sample IDs")
+    layout = "one row per sample" if transposed else "one row per covariate"
+    return Finding("covariates", label, f"all {len(cohort)} cohort samples ({layout})")
+
+
+def check_psam(psam: str | os.PathLike, chrom: str, cohort: list[str]) -> Finding:
+    """A PLINK 2 fileset (genotypes.pgen) holds every cohort sample."""
+    for ext in (".pgen", ".pvar", ".psam"):
+        path = str(psam)[: -len(".psam")] + ext
+        if not Path(path).is_file():
+            raise KgpexError(f"{path}: not found (genotypes.pgen, {chrom})")
+    with open(psam) as fh:
+        lines = [line.rstrip("\n").split("\t") for line in fh if not line.startswith("##")]
+    header = lines[0] if lines else []
+    if not header or header[0] not in ("#IID", "#FID"):
+        raise KgpexError(f"{psam} line 1: header must start with #IID or #FID")
+    col = header.index("IID") if header[0] == "#FID" else 0
+    _missing_line(cohort, [r[col] for r in lines[1:] if r and r[0]], str(psam), "samples")
+    return Finding(f"pgen {chrom}", str(psam), f"{len(lines) - 1} samples, all cohort samples")
 
 
 def check_inputs(
@@ -478,6 +528,9 @@ def check_inputs(
     genes: str | os.PathLike | None = None,
     genes_label: str | None = None,
     build: str | None = None,
+    covariates: str | os.PathLike | None = None,
+    psams: dict[str, str] | None = None,
+    any_ids: bool = False,
 ) -> list[Finding]:
     """Rule check_inputs: every content check, then ``dest`` (``input source finding``).
 
@@ -486,7 +539,12 @@ def check_inputs(
     false). ``download``: the config's download section (allowed hosts, timeout, retries).
     """
     access = UrlPolicy.from_config(download or {})
-    cohort, findings = check_resolved_samples(individuals, runs, sources, access)
+    cohort, findings = check_resolved_samples(individuals, runs, sources, access, any_ids)
+    # Bring your own phenotypes: the samples of covariates and genotypes before any work.
+    if covariates is not None:
+        findings.append(check_covariate_samples(covariates, cohort, str(covariates)))
+    for chrom, psam in (psams or {}).items():
+        findings.append(check_psam(psam, chrom, cohort))
     if gtf is not None:
         findings.append(check_gtf(gtf, vcf_sources, gene_records, label=gtf_label, build=build))
     if genes is not None:
