@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 CORES ?= 2
 # Debian 12 packages the workflow calls when it runs without --sdm conda/apptainer.
-DEB_PACKAGES := salmon bcftools tabix samtools plink2 fastqtl sra-toolkit curl \
+DEB_PACKAGES := salmon bcftools tabix samtools plink2 fastqtl fastqtl-doc sra-toolkit curl \
                 r-base-core r-bioc-qvalue r-bioc-edger r-cran-susier python3-venv \
                 slurm-wlm munge openssl
 
@@ -41,8 +41,9 @@ $(VENV)/.kgpex-installed: requirements.txt pyproject.toml
 demo: setup
 	$(VENV)/bin/snakemake --cores $(CORES)
 
+# --durations: the slowest tests, to keep the suite inside CI's budget (README, Tests).
 test: setup
-	$(VENV)/bin/python -m pytest -ra
+	$(VENV)/bin/python -m pytest -ra --durations=30
 
 lint: venv
 	$(VENV)/bin/snakemake --lint
