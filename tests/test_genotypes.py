@@ -466,3 +466,35 @@ def test_genotype_pcs_clamped_to_sample_count(tmp_path, caplog):
     table, _ = pca.genotype_pcs(prefixes, samples, tmp_path / "pcs.tsv", n_pcs=20, maf=0.05)
     assert table.columns.tolist() == [f"PC{i}" for i in range(1, 8)]
     assert "20 requested, 7 computed" in caplog.text
+
+
+def test_one_regex_genotype_check_selects_what_three_did(tmp_path):
+    """The checker's single GNU-alternation regex (the cheap one) flags exactly the records the
+    three separate regexes flag, for every kind of genotype, on autosomes and chrX."""
+    gts = ["0|0", "0/1", "2|0", "10|0", "0|10", "0", "1", ".", "./.", ".|.", "0|1|1", "1|.", "0|3"]
+    samples = ["F1", "F2", "M1", "M2"]
+    females = tmp_path / "females.txt"
+    females.write_text("F1\nF2\n")
+    assert genotypes_cohort.bad_gt_expression() == genotypes_cohort.BAD_GT_ONE_REGEX
+    for contig in ("chr22", "chrX"):
+        records = []
+        for start in (20_000, 5_000_000):  # chrX: inside PAR1, then outside
+            for i, gt in enumerate(gts):
+                for k in range(len(samples)):
+                    row = ["0|0"] * len(samples)
+                    row[k] = gt
+                    records.append((start + len(samples) * i + k, "A", "G", row))
+        vcf = write_vcf(tmp_path / f"{contig}.vcf.gz", contig, samples, records)
+        for females_file in (str(females), None):
+            one = genotypes_cohort.genotype_check_expression(contig, females_file)
+            three = one.replace(
+                genotypes_cohort.BAD_GT_ONE_REGEX, genotypes_cohort.BAD_GT_REGEXES
+            )
+            hits = [
+                subprocess.run(
+                    ["bcftools", "query", "-i", expr, "-f", "%POS\\n", str(vcf)],
+                    capture_output=True, text=True, check=True,
+                ).stdout.split()
+                for expr in (one, three)
+            ]
+            assert len(hits[1]) > 10 and hits[0] == hits[1], (contig, females_file)
