@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import CLEAN_ENV
 
 from kgpex.common.errors import KgpexError
 from kgpex.covariates.user import import_covariates, read_user_covariates
@@ -267,7 +268,7 @@ def _run(workdir: Path, config: dict, check: bool = True) -> subprocess.Complete
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
          "--cores", os.environ.get("KGPEX_TEST_CORES", "2")],
-        cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False,
+        cwd=ROOT, env=CLEAN_ENV, capture_output=True, text=True, timeout=1200, check=False,
     )  # fmt: skip
     if check and proc.returncode != 0:
         pytest.fail(f"snakemake failed:\n{proc.stderr[-6000:]}")

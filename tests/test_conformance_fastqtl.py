@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import CLEAN_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = Path("/usr/share/doc/fastqtl/examples/examples.tar.xz")
@@ -104,7 +105,7 @@ def example(tmp_path_factory):
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(run_dir),
          "--cores", cores, *targets],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False,
+        cwd=ROOT, env=CLEAN_ENV, capture_output=True, text=True, timeout=1800, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
         pytest.fail(f"kgpex on FastQTL's example failed:\n{proc.stderr[-6000:]}")
@@ -115,7 +116,7 @@ def example(tmp_path_factory):
            "--bed", str(data / "phenotypes.bed.gz"), "--cov", str(data / "covariates.txt.gz"),
            "--window", str(WINDOW), "--maf-threshold", repr(MAF), "--seed", str(SEED),
            "--chunk", "1", "1", "--out", str(direct), "--log", str(work / "direct.log")]
-    fq = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    fq = subprocess.run(cmd, env=CLEAN_ENV, capture_output=True, text=True, check=False)
     assert fq.returncode == 0 and direct.exists(), fq.stdout[-2000:] + fq.stderr[-2000:]
     direct_s = time.perf_counter() - start
     return {"data": data, "results": run_dir / eqtl, "direct": direct,
