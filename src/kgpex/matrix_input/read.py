@@ -139,6 +139,23 @@ def check_individuals(matrix: pd.DataFrame, individuals: list[str], path, sheet)
     return matrix[sorted(matrix.columns)]
 
 
+def _read_table(path: Path, what: str, required) -> pd.DataFrame:
+    """A TSV side table as strings (no NA parsing), with its ``required`` columns and a row;
+    each failure one line naming the file."""
+    if not path.exists():
+        raise KgpexError(f"{path}: {what} not found")
+    with open_text(path, newline="", what=f"TSV {what}") as fh:
+        df = pd.read_csv(fh, sep="\t", dtype=str, keep_default_na=False, comment=None)
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise KgpexError(
+            f"{path} line 1: columns missing: {', '.join(missing)} (need {' '.join(required)})"
+        )
+    if df.empty:
+        raise KgpexError(f"{path}: {what} has no rows")
+    return df
+
+
 ARRAYS_COLUMNS = ["array", "individual"]
 
 
@@ -150,17 +167,7 @@ def read_arrays_table(path: str | Path) -> pd.Series:
     Fails on a missing file or column, an empty field, an array listed twice.
     """
     path = Path(path)
-    if not path.exists():
-        raise KgpexError(f"{path}: arrays table not found")
-    with open_text(path, newline="", what="TSV arrays table") as fh:
-        df = pd.read_csv(fh, sep="\t", dtype=str, keep_default_na=False, comment=None)
-    missing = [c for c in ARRAYS_COLUMNS if c not in df.columns]
-    if missing:
-        raise KgpexError(
-            f"{path} line 1: columns missing: {', '.join(missing)} (need {' '.join(ARRAYS_COLUMNS)})"
-        )
-    if df.empty:
-        raise KgpexError(f"{path}: arrays table has no rows")
+    df = _read_table(path, "arrays table", ARRAYS_COLUMNS)
     df = df[ARRAYS_COLUMNS].apply(lambda col: col.str.strip())
     for col in ARRAYS_COLUMNS:
         empty = df[col] == ""
@@ -252,15 +259,7 @@ def read_annotation_table(path: str | Path) -> pd.DataFrame:
     ``chr``-prefixed, as everywhere in the pipeline.
     """
     path = Path(path)
-    if not path.exists():
-        raise KgpexError(f"{path}: annotation table not found")
-    with open_text(path, newline="", what="TSV annotation table") as fh:
-        df = pd.read_csv(fh, sep="\t", dtype=str, keep_default_na=False, comment=None)
-    missing = [c for c in ANNOTATION_REQUIRED if c not in df.columns]
-    if missing:
-        raise KgpexError(f"{path} line 1: columns missing: {', '.join(missing)} (need {' '.join(ANNOTATION_REQUIRED)})")
-    if df.empty:
-        raise KgpexError(f"{path}: annotation table has no rows")
+    df = _read_table(path, "annotation table", ANNOTATION_REQUIRED)
     for col in ["gene_id", "chrom", "tss", "strand"]:
         empty = df[col].str.strip() == ""
         if empty.any():
