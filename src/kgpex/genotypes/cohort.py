@@ -41,7 +41,7 @@ from pathlib import Path
 
 from kgpex.common.diskspace import NoSpaceError, no_space_error, tool_ran_out_of_space
 from kgpex.common.errors import KgpexError
-from kgpex.genotypes.plink import first_error, read_psam_ids, run_plink2
+from kgpex.genotypes.plink import first_error, publish_pfile, read_psam_ids, run_plink2
 from kgpex.genotypes.variants import write_variant_ids
 from kgpex.genotypes.vcf import (
     BGZF_EOF,
@@ -272,12 +272,7 @@ def cohort_genotypes(
                 writes=f"{out_prefix}.pgen",
             )
             n_variants -= len(duplicates)
-        with open(f"{final}.psam", "w") as fh:
-            fh.write("#IID\tSEX\n")
-            fh.writelines(f"{s}\t{SEX_CODES[sexes[s]]}\n" for s in samples)
-        # .psam last: a set with a final .psam was completely written.
-        for ext in (".pgen", ".pvar", ".psam"):
-            os.replace(f"{final}{ext}", f"{out_prefix}{ext}")
+        publish_pfile(final, out_prefix, [(s, SEX_CODES[sexes[s]]) for s in samples])
     log.info(
         "%s: %d variants written (biallelic, MAF >= %s%s) for %d samples to %s.pgen",
         chrom,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 from pathlib import Path
 
@@ -38,6 +39,16 @@ def read_psam_ids(path: str | Path) -> list[str]:
         dup = next(i for i in ids if ids.count(i) > 1)
         raise KgpexError(f"{path}: sample {dup} appears twice")
     return ids
+
+
+def publish_pfile(built: str | Path, out_prefix: str | Path, sexes: list[tuple[str, str]]) -> None:
+    """Write ``built``'s .psam (``#IID SEX``, ``sexes`` in order) and move the fileset to
+    ``out_prefix``; .psam last: a set with a final .psam was completely written."""
+    with open(f"{built}.psam", "w") as fh:
+        fh.write("#IID\tSEX\n")
+        fh.writelines(f"{sample}\t{sex}\n" for sample, sex in sexes)
+    for ext in (".pgen", ".pvar", ".psam"):
+        os.replace(f"{built}{ext}", f"{out_prefix}{ext}")
 
 
 def run_plink2(

@@ -18,12 +18,11 @@ source's calls are used as they are).
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from pathlib import Path
 
 from kgpex.common.errors import KgpexError
-from kgpex.genotypes.plink import read_psam_ids, run_plink2
+from kgpex.genotypes.plink import publish_pfile, read_psam_ids, run_plink2
 from kgpex.genotypes.variants import write_variant_ids
 
 log = logging.getLogger(__name__)
@@ -116,11 +115,7 @@ def import_genotypes(
                         "--make-pgen", "--output-chr", "chrM"], final, threads, memory_mb,
                        writes=f"{out_prefix}.pgen")  # fmt: skip
             n_variants -= len(duplicates)
-        with open(f"{final}.psam", "w") as fh:
-            fh.write("#IID\tSEX\n")
-            fh.writelines(f"{s}\tNA\n" for s in samples)
-        for ext in (".pgen", ".pvar", ".psam"):
-            os.replace(f"{final}{ext}", f"{out_prefix}{ext}")
+        publish_pfile(final, out_prefix, [(s, "NA") for s in samples])
     log.info("%s: %d variants of %s imported for %d samples (%s)", chrom, n_variants, source,
              len(samples), " ".join(args[2:]) or "GT")
     return n_variants
