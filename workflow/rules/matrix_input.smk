@@ -244,7 +244,7 @@ if BED_INPUT:
             individuals=RESOLVED_INDIVIDUALS,
             runs=RESOLVED_RUNS,
             sources=RESOLVED_SOURCES,
-            mapping=f"{SAMPLES}/run_mapping.tsv",
+            mapping=RUN_MAPPING,
         log:
             f"{LOGS}/import_phenotype_bed/import_phenotype_bed.log",
         conda:
