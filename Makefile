@@ -7,7 +7,7 @@ VENV := .venv
 CORES ?= 2
 # Debian 12 packages the workflow calls when it runs without --sdm conda/apptainer.
 DEB_PACKAGES := salmon bcftools tabix samtools plink2 fastqtl fastqtl-doc sra-toolkit curl \
-                r-base-core r-bioc-qvalue r-bioc-edger r-cran-susier python3-venv \
+                r-base-core r-bioc-qvalue r-bioc-edger r-bioc-deseq2 r-bioc-tximport r-cran-susier python3-venv \
                 slurm-wlm munge openssl
 
 .PHONY: setup system-packages venv demo test lint format clean-demo

@@ -24,6 +24,7 @@ include: "workflow/rules/genotypes.smk"
 include: "workflow/rules/covariates.smk"
 include: "workflow/rules/eqtl.smk"
 include: "workflow/rules/fastqtl.smk"
+include: "workflow/rules/effect_sizes.smk"
 include: "workflow/rules/provenance.smk"
 
 

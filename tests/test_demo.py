@@ -17,11 +17,23 @@ import pytest
 import yaml
 
 from kgpex.common.errors import KgpexError
-from kgpex.demo import DemoSpec, build_model, generate, load_cohort, make_sheets, write_sheets
+from kgpex.demo import (
+    DemoSpec,
+    build_model,
+    generate,
+    load_cohort,
+    make_sheets,
+    write_sheets,
+)
 from kgpex.demo import generator as generate_module
 from kgpex.demo import spec as names
 from kgpex.demo.__main__ import main as demo_cli
-from kgpex.demo.expression import MAX_PAIR_R2
+from kgpex.demo.expression import (
+    HETEROGENEOUS_MIN_GROUP_MAF,
+    MAX_LOG2_AFC,
+    MAX_PAIR_R2,
+    haplotype_expression,
+)
 from kgpex.samples.sheets import load_sheets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -345,6 +357,8 @@ def test_truth_table_describes_planted_variants(tiny):
         "n_causal",
         "causal_variants",
         "effect_sizes",
+        "heterogeneous_group",
+        "heterogeneous_effect_size",
         "r2",
         "mean_tpm",
     ]
@@ -471,3 +485,37 @@ def test_full_cohort_windows_and_population_structure(full_model):
     r2 = np.corrcoef(d) ** 2
     dist = np.abs(pos[:, None] - pos[None, :])
     assert r2[(dist > 0) & (dist < 10_000)].mean() > 3 * r2[dist > 500_000].mean()
+
+
+def test_haplotype_expression_is_afcn_model_by_hand():
+    # One variant, log2 aFC 1: REF/REF 1, REF/ALT (1 + 2) / 2, ALT/ALT 2 (natural log).
+    hap1 = np.array([[0, 1, 1]], dtype=float)
+    hap2 = np.array([[0, 0, 1]], dtype=float)
+    got = haplotype_expression(np.array([1.0]), hap1, hap2)
+    assert np.allclose(got, np.log([1.0, 1.5, 2.0]))
+    # Two variants on one haplotype multiply: 2^(1 - 2) on haplotype 1, 2^0 on haplotype 2.
+    got = haplotype_expression(np.array([1.0, -2.0]), np.array([[1.0], [1.0]]), np.array([[0.0], [0.0]]))
+    assert np.allclose(got, np.log((0.5 + 1) / 2))
+
+
+def test_full_plan_plants_afc_effects_and_heterogeneous_eqtls(full_model):
+    model = full_model
+    truth = model.plan.truth
+    planted = truth[truth.n_causal > 0]
+    effects = np.array([float(e) for row in planted.effect_sizes for e in row.split(",")])
+    assert np.abs(effects).max() <= MAX_LOG2_AFC and (np.abs(effects) > 0.1).all()
+    het = truth[truth.heterogeneous_group != "NA"]
+    assert len(het) == DemoSpec().n_heterogeneous_egenes
+    assert (het.n_causal == 1).all()
+    assert np.allclose(het.heterogeneous_effect_size.astype(float), -het.effect_sizes.astype(float))
+    panel_index = {s: k for k, s in enumerate(model.panel.samples)}
+    cols = np.array([panel_index[i] for i in model.cohort.individuals])
+    groups = np.array([p.continental_group for p in model.cohort.people])
+    dosage = {
+        vid: v.dosages(cols)[k] for v in model.variants.values() for k, vid in enumerate(v.ids)
+    }
+    for row in het.itertuples():
+        d = dosage[row.causal_variants]
+        mafs = {g: min(d[groups == g].mean() / 2, 1 - d[groups == g].mean() / 2) for g in set(groups)}
+        assert mafs[row.heterogeneous_group] >= HETEROGENEOUS_MIN_GROUP_MAF
+        assert sum(m >= HETEROGENEOUS_MIN_GROUP_MAF for m in mafs.values()) >= 2

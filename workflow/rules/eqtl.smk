@@ -14,6 +14,9 @@ EQTL_CHROMS = [c for c in GENOTYPE_CHROMS if c in config["expression"]["chromoso
 EQTL_CIS_GENES = f"{EQTL}/{EQTL_MAPPER}/cis_genes.tsv.gz"
 MAGE_NOMINAL = f"{MAGE}/eQTL_nominal_results/eQTL_FastQTL_results"
 MAGE_FINEMAPPING = f"{MAGE}/eQTL_finemapping_results/eQTL_finemapping"
+# tensorQTL's own file names, {prefix} = TAG (tensorqtl.py; GTEx's tensorqtl_cis_*.wdl outputs).
+TENSORQTL_NATIVE = f"{MAGE}/tensorqtl_native/{TAG}"
+TENSORQTL_NATIVE_PAIRS = f"{TENSORQTL_NATIVE}.cis_qtl_pairs.{{chrom}}.parquet"
 
 # What each tensorQTL pass reads: the chromosome's genotypes, the phenotypes, the covariates.
 EQTL_MAPPING_INPUTS = {
@@ -40,9 +43,12 @@ EQTL_OUTPUTS = [
     f"{MAGE_FINEMAPPING}.credibleSet_summary.{TAG}.txt.gz",
     f"{MAGE_FINEMAPPING}.allAssociations.{TAG}.txt.gz",
     f"{MAGE_FINEMAPPING}.significantAssociations.{TAG}.txt.gz",
-    f"{MAGE_FINEMAPPING}.leadVariant_aFCn.{TAG}.txt.gz",
     f"{EQTL}/plots/cis_overview.png",
+    f"{TENSORQTL_NATIVE}.cis_qtl.txt.gz",
+    f"{TENSORQTL_NATIVE}.cis_qtl.signif_pairs.parquet",
+    f"{TENSORQTL_NATIVE}.cis_independent_qtl.txt.gz",
 ] + expand(f"{EQTL}/independent/{{chrom}}.tsv.gz", chrom=EQTL_CHROMS)
+EQTL_OUTPUTS += expand(TENSORQTL_NATIVE_PAIRS, chrom=EQTL_CHROMS)
 # provenance.smk's final_outputs() calls this (a lambda: Snakemake's linter wants no `def` here).
 eqtl_outputs = lambda: EQTL_OUTPUTS
 
@@ -257,13 +263,13 @@ rule mage_finemapping_tables:
 
 
 # MAGE's cs_lead_hit.py: one row per credible set, its highest-PIP variant, read from the
-# significantAssociations table. MAGE named it leadVariant_aFCn; the released file adds aFC-n
-# columns that no published script joins, and kgpex does not run aFC-n (README, Methods).
+# significantAssociations table, in its 10 columns. MAGE's release has this table only with the
+# aFC-n columns (leadVariant_aFCn): effect_sizes.smk adds them; this one is an intermediate.
 rule mage_finemapping_lead_variants:
     input:
         significant_variants=rules.mage_finemapping_tables.output.significant_variants,
     output:
-        lead_variants=f"{MAGE_FINEMAPPING}.leadVariant_aFCn.{TAG}.txt.gz",
+        lead_variants=f"{EQTL}/finemapping/lead_variants.tsv.gz",
     log:
         f"{LOGS}/mage_finemapping_lead_variants/mage_finemapping_lead_variants.log",
     conda:
@@ -328,3 +334,32 @@ rule plot_eqtl_results:
         title=f"{TAG}: cis-eQTL permutation pass ({EQTL_MAPPER})",
     script:
         "../scripts/plot_eqtl_results.py"
+
+
+# The results again as tensorQTL's command line names and lays them out (cis, cis_nominal with
+# --cis_output, cis_independent), for users of tensorQTL and the GTEx pipeline; either mapper.
+rule write_tensorqtl_native:
+    input:
+        cis_genes=EQTL_CIS_GENES,
+        nominal=expand(EQTL_NOMINAL, mapper=EQTL_MAPPER, chrom=EQTL_CHROMS),
+        independent=expand(f"{EQTL}/independent/{{chrom}}.tsv.gz", chrom=EQTL_CHROMS),
+    output:
+        egenes=f"{TENSORQTL_NATIVE}.cis_qtl.txt.gz",
+        pairs=expand(TENSORQTL_NATIVE_PAIRS, chrom=EQTL_CHROMS),
+        signif_pairs=f"{TENSORQTL_NATIVE}.cis_qtl.signif_pairs.parquet",
+        independent=f"{TENSORQTL_NATIVE}.cis_independent_qtl.txt.gz",
+    log:
+        f"{LOGS}/write_tensorqtl_native/write_tensorqtl_native.log",
+    conda:
+        env("python")
+    container:
+        container("python")
+    threads: 1
+    resources:
+        # Pairs are copied, and filtered a million rows (~150 MB) at a time: flat in cohort size.
+        mem_mb=by_attempt(4000),
+        runtime=lambda wc, attempt: attempt * 120,
+    params:
+        fdr=config["eqtl"]["fdr"],
+    script:
+        "../scripts/write_tensorqtl_native.py"

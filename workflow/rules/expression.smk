@@ -92,6 +92,33 @@ if EXPRESSION_INPUT == "reads":
         script:
             "../scripts/normalize_expression.py"
 
+    # MAGE's aFC-n input: DESeq2-normalised counts (with tximport's average transcript lengths),
+    # log2(x + 1), computed on all genes of the chosen libraries, then the filter's genes.
+    rule deseq2_normalize:
+        input:
+            quant=per_library(SALMON_QUANT),
+            choice=rules.select_libraries.output.choice,
+            tx2gene=TX2GENE,
+            gene_filter=rules.normalize_expression.output.gene_filter,
+            genes=GENES,
+        output:
+            bed=DESEQ2_BED,
+            tbi=DESEQ2_TBI,
+        log:
+            f"{LOGS}/deseq2_normalize/deseq2_normalize.log",
+        conda:
+            env("deseq2")
+        container:
+            container("deseq2")
+        threads: 1
+        resources:
+            # tximport's transcripts x libraries matrices: measured ~15 MB per library at 200k
+            # transcripts (rpy2 run of 8 and 32 synthetic libraries); GENCODE has ~250k.
+            mem_mb=lambda wc, input, attempt: attempt * (2000 + 24 * len(input.quant)),
+            runtime=60,
+        script:
+            "../scripts/deseq2_normalize.py"
+
     rule plot_library_qc:
         input:
             choice=rules.select_libraries.output.choice,
@@ -119,6 +146,7 @@ if EXPRESSION_INPUT == "reads":
     # def: Snakemake's linter flags rule files that mix rules and function definitions.
     expression_outputs = lambda: [
         *rules.normalize_expression.output,
+        *rules.deseq2_normalize.output,
         *rules.aggregate_genes.output,
         *rules.select_libraries.output,
         *rules.plot_library_qc.output,

@@ -67,6 +67,11 @@ TMM_BED = f"{QUANTS}/TMM.filtered.TSS.{TAG}.bed.gz"
 TMM_TBI = f"{TMM_BED}.tbi"
 RAW_BED = f"{QUANTS}/raw_pseudocounts.filtered.TSS.{TAG}.bed.gz"
 RAW_TBI = f"{RAW_BED}.tbi"
+# MAGE's aFC-n input (normalize_and_filter.R): DESeq2 normalised counts, log2(x + 1), reads only.
+DESEQ2_BED = (
+    f"{QUANTS}/expression.filtered.DESeq2-normalized-logged-pseudocounts.{TAG}.bed.gz"
+)
+DESEQ2_TBI = f"{DESEQ2_BED}.tbi"
 FILTERED_GENES = f"{MAGE}/expression_filteredGenes.{TAG}.txt.gz"
 FILTERED_GENES_TBI = f"{FILTERED_GENES}.tbi"
 TMM_FACTORS = f"{RESULTS}/expression/tmm_factors.tsv"

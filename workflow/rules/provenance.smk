@@ -11,9 +11,11 @@ PROVENANCE_FILE = "provenance.json"
 
 
 # Included last: every stage's final outputs (expression_outputs: expression.smk or
-# matrix_input.smk, genotype_outputs, eqtl_outputs) are defined by now. Lambdas: rule files
-# must not define functions (lint).
-stage_outputs = lambda: expression_outputs() + genotype_outputs() + eqtl_outputs()
+# matrix_input.smk, genotype_outputs, eqtl_outputs, effect_size_outputs) are defined by now.
+# Lambdas: rule files must not define functions (lint).
+stage_outputs = lambda: (
+    expression_outputs() + genotype_outputs() + eqtl_outputs() + effect_size_outputs()
+)
 # The provenance files for a list of final outputs: one per folder.
 provenance_outputs = lambda outputs: sorted(
     {f"{os.path.dirname(path)}/{PROVENANCE_FILE}" for path in outputs}

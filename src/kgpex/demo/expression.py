@@ -4,12 +4,19 @@ Natural-log expression of gene g in a library of individual i:
 
     y = mean_g + genetic_gi + hidden_factors_i . loadings_g + biological_gi + batch_g,b + technical
 
-``genetic`` is the sum over the gene's causal variants of effect x (ALT dosage - cohort mean).
-Each planted effect is scaled so that genetic variance / total variance of y over the cohort
-(each individual's deepest library, the one the pipeline keeps) hits a drawn target; the truth
-table records the realised value, and effects as log2 fold change per ALT allele (comparable
-with aFC's log2 scale). Isoforms split a gene's molecules in fixed proportions; a
-library's reads follow molecules x effective length, and library size varies.
+``genetic`` follows aFC-n's haplotype model (Mohammadi 2017; Ongen/Taylor's aFC-n): each of the
+individual's two haplotypes is expressed at 2^(sum over the gene's causal variants of s x ALT
+allele on that haplotype), and the gene's expression is their sum, centred over the cohort:
+
+    genetic_gi = ln((2^(s . h1_i) + 2^(s . h2_i)) / 2) - cohort mean
+
+so s is each variant's log2 allelic fold change (aFC: an ALT haplotype's expression over a REF
+haplotype's), which aFC-n estimates. The effects of a gene are scaled together so that genetic
+variance / total variance of y over the cohort (each individual's deepest library, the one the
+pipeline keeps) hits a drawn target; the truth table records the realised value. A few single
+eGenes are heterogeneous: in one continental group the effect has the opposite sign, which
+MAGE's genotype x group interaction test should find. Isoforms split a gene's molecules in fixed
+proportions; a library's reads follow molecules x effective length, and library size varies.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import brentq
 
 from kgpex.demo.cohort import Cohort
 from kgpex.demo.genotypes import ChromVariants, Panel
@@ -32,6 +40,8 @@ TRUTH_COLUMNS = (
     "n_causal",
     "causal_variants",
     "effect_sizes",
+    "heterogeneous_group",
+    "heterogeneous_effect_size",
     "r2",
     "mean_tpm",
 )
@@ -39,12 +49,20 @@ CIS_WINDOW = 1_000_000
 CAUSAL_DISTANCE_SCALE = 100_000  # causal variants sit mostly within ~100 kb of the TSS
 MAX_PAIR_R2 = 0.3  # two causal variants of one gene are at most this correlated
 WEAK_FRACTION = 0.15  # single-variant eGenes planted below the 100-sample detection range
+MAX_LOG2_AFC = 6.0  # inside aFC-n's +-6.64 bound (100-fold), so a planted effect is estimable
+# A heterogeneous eQTL's variant is common in the group where its effect flips and in at least
+# one other, so MAGE's interaction test (MAF >= 0.05 in two groups) tests it with some power.
+HETEROGENEOUS_MIN_GROUP_MAF = 0.15
+HETEROGENEOUS_LOG2_AFC = (1.5, 2.5)  # |log2 aFC| of a heterogeneous eQTL, drawn uniformly
+MAX_R2 = 0.55  # the largest genetic share of expression variance planted (two-eQTL genes)
+HETEROGENEOUS_MAX_SHARE = 0.3  # most of the genotype variance lies in the groups that keep the sign
 
 
 @dataclass(frozen=True)
 class CausalVariant:
     variant_id: str
-    effect: float  # natural-log fold change per ALT allele
+    effect: float  # log2 aFC: an ALT haplotype's expression over a REF haplotype's
+    flipped_group: str | None = None  # continental group where the effect has the other sign
 
 
 @dataclass
@@ -143,7 +161,10 @@ def plan_expression(
     frac_of_tx = np.concatenate(iso_fracs)
     log_reads = mean + np.log(np.bincount(gene_of_tx, frac_of_tx * eff_len, n_genes))
 
-    genetic, causal = _plant_eqtls(spec, rng, ref, variants, cohort_cols, log_reads, non_genetic)
+    groups = np.array([p.continental_group for p in cohort.people])  # people sorted as individuals
+    genetic, causal = _plant_eqtls(
+        spec, rng, ref, variants, cohort_cols, groups, log_reads, non_genetic
+    )
 
     fragment_probs = {}
     tpm = np.zeros((n_genes, n_ind))
@@ -170,7 +191,11 @@ def plan_expression(
                 "tss": g.tss,
                 "n_causal": len(cv),
                 "causal_variants": ",".join(c.variant_id for c in cv) if cv else "NA",
-                "effect_sizes": ",".join(f"{c.effect / np.log(2):.4f}" for c in cv) if cv else "NA",
+                "effect_sizes": ",".join(f"{c.effect:.4f}" for c in cv) if cv else "NA",
+                "heterogeneous_group": next((c.flipped_group for c in cv if c.flipped_group), "NA"),
+                "heterogeneous_effect_size": next(
+                    (f"{-c.effect:.4f}" for c in cv if c.flipped_group), "NA"
+                ),
                 "r2": round(float(genetic[k].var() / var_total), 4) if var_total > 0 else 0.0,
                 "mean_tpm": round(float(tpm[k].mean()), 3),
             }
@@ -183,32 +208,78 @@ def plan_expression(
     )
 
 
-def _plant_eqtls(spec, rng, ref, variants, cohort_cols, log_reads, non_genetic):
-    """Pick eGenes among autosomal genes with many reads and give them 1 or 2 causal variants."""
+def haplotype_expression(s: np.ndarray, hap1: np.ndarray, hap2: np.ndarray) -> np.ndarray:
+    """ln of aFC-n's expression, (2^(s.h1) + 2^(s.h2)) / 2, per individual (haps: variants x n;
+    ``s`` per variant, or variants x n for effects that differ between individuals)."""
+    s = s[:, None] if s.ndim == 1 else s
+    e1 = np.exp2((s * hap1).sum(axis=0))
+    e2 = np.exp2((s * hap2).sum(axis=0))
+    return np.log((e1 + e2) / 2)
+
+
+def _scale_to_variance(direction, hap1, hap2, target_var):
+    """The multiple t of ``direction`` (log2 aFC per variant, possibly per individual) whose
+    genetic component has variance ``target_var``; capped where an effect reaches MAX_LOG2_AFC."""
+    t_max = MAX_LOG2_AFC / np.abs(direction).max()
+
+    def excess(t):
+        return haplotype_expression(t * direction, hap1, hap2).var() - target_var
+
+    if excess(t_max) <= 0:
+        return t_max
+    return brentq(excess, 0.0, t_max, xtol=1e-10)
+
+
+def _plant_eqtls(spec, rng, ref, variants, cohort_cols, groups, log_reads, non_genetic):
+    """Pick eGenes among autosomal genes with many reads and give them 1 or 2 causal variants;
+    the first ``n_heterogeneous_egenes`` single eGenes flip sign in one continental group."""
     genes = ref.genes
     n_ind = len(cohort_cols)
     genetic = np.zeros((len(genes), n_ind))
-    dosage = {c: v.dosages(cohort_cols).astype(float) for c, v in variants.items()}
+    haps = {
+        c: (v.haps[:, 2 * cohort_cols].astype(float), v.haps[:, 2 * cohort_cols + 1].astype(float))
+        for c, v in variants.items()
+    }
+    dosage = {c: h1 + h2 for c, (h1, h2) in haps.items()}
     candidates = {
         c: _candidate_snps(v, dosage[c], spec.causal_min_maf) for c, v in variants.items()
     }
     ids = {c: v.ids for c, v in variants.items()}
+    group_names = sorted(set(groups))
+    in_group = {gr: groups == gr for gr in group_names}
 
     autosomal = [k for k, g in enumerate(genes) if g.chrom in variants]
     cutoff = np.quantile(log_reads[autosomal], 1 - spec.egene_pool_fraction)
     pool = [k for k in autosomal if log_reads[k] >= cutoff]
     order = rng.permutation(pool)
     n_double, n_single = spec.n_double_egenes, spec.n_single_egenes
+    n_heterogeneous = min(spec.n_heterogeneous_egenes, n_single)
     causal: dict[int, list[CausalVariant]] = {}
     for k in order:
         want = 2 if n_double > 0 else 1 if n_single > 0 else 0
         if want == 0:
             break
+        heterogeneous = want == 1 and n_heterogeneous > 0
         g = genes[k]
         v = variants[g.chrom]
         cand = candidates[g.chrom]
         distance = np.abs(v.pos[cand] - g.tss)
         cand, distance = cand[distance <= CIS_WINDOW // 2], distance[distance <= CIS_WINDOW // 2]
+        flip_groups = {}
+        if heterogeneous:
+            for j in cand:
+                d = dosage[g.chrom][j]
+                maf = {gr: min(d[in_group[gr]].mean() / 2, 1 - d[in_group[gr]].mean() / 2) for gr in group_names}
+                # Each group's share of the within-group genotype variance: the flipped group
+                # holds a minority of it, so the pooled eQTL survives the flip (else it cancels).
+                ss = {gr: ((d[in_group[gr]] - d[in_group[gr]].mean()) ** 2).sum() for gr in group_names}
+                total = sum(ss.values())
+                common = [gr for gr in group_names if maf[gr] >= HETEROGENEOUS_MIN_GROUP_MAF]
+                flippable = [gr for gr in common if total > 0 and ss[gr] / total <= HETEROGENEOUS_MAX_SHARE]
+                if len(common) >= 2 and flippable:
+                    flip_groups[j] = flippable
+            keep = np.isin(cand, list(flip_groups))
+            cand, distance = cand[keep], distance[keep]
         if len(cand) < want:
             continue
         weights = np.exp(-distance / CAUSAL_DISTANCE_SCALE)
@@ -228,18 +299,40 @@ def _plant_eqtls(spec, rng, ref, variants, cohort_cols, log_reads, non_genetic):
             shares = [split, 1 - split]
             n_double -= 1
         else:
-            weak = rng.random() < WEAK_FRACTION
+            weak = not heterogeneous and rng.random() < WEAK_FRACTION
             target = rng.uniform(0.05, 0.12) if weak else rng.uniform(0.15, 0.5)
             shares = [1.0]
             n_single -= 1
+        flipped = str(rng.choice(flip_groups[first])) if heterogeneous else None
+        n_heterogeneous -= heterogeneous
+        # Direction of the effects: sign, and a size per variant that splits the genetic
+        # variance by ``shares`` (in the small-effect limit, where aFC acts like a dosage effect).
+        signs = rng.choice([-1.0, 1.0], size=len(picked))
+        direction = np.array(
+            [sign * np.sqrt(share / dosage[g.chrom][j].var()) for j, share, sign in zip(picked, shares, signs)]
+        )
+        per_individual = np.repeat(direction[:, None], n_ind, axis=1)
+        if flipped:
+            per_individual[:, in_group[flipped]] *= -1
+        h1, h2 = haps[g.chrom][0][picked], haps[g.chrom][1][picked]
         var_genetic = target / (1 - target) * non_genetic[k].var()
-        planted = []
-        for j, share in zip(picked, shares):
-            d = dosage[g.chrom][j]
-            effect = rng.choice([-1.0, 1.0]) * np.sqrt(share * var_genetic / d.var())
-            genetic[k] += effect * (d - d.mean())
-            planted.append(CausalVariant(ids[g.chrom][j], float(effect)))
-        causal[k] = planted
+        if flipped:
+            # A size the interaction test can see in a ~20-person group, not a variance target
+            # (flipped signs make group-mean shifts that a target would count as signal); but no
+            # more genetic variance than the largest target, lest the gene dominate the
+            # expression PCs (hidden factors) and carry its signal into other genes.
+            t = min(
+                rng.uniform(*HETEROGENEOUS_LOG2_AFC) / np.abs(direction).max(),
+                _scale_to_variance(per_individual, h1, h2, MAX_R2 / (1 - MAX_R2) * non_genetic[k].var()),
+            )
+        else:
+            t = _scale_to_variance(per_individual, h1, h2, var_genetic)
+        effect = haplotype_expression(t * per_individual, h1, h2)
+        genetic[k] = effect - effect.mean()
+        causal[k] = [
+            CausalVariant(ids[g.chrom][j], float(t * d), flipped)
+            for j, d in zip(picked, direction)
+        ]
     if n_double > 0 or n_single > 0:
         raise ValueError(
             f"demo spec: could not plant all eGenes ({n_single} single, {n_double} double left); "

@@ -7,7 +7,11 @@ Layout under ``out_dir`` (names match config/config.yaml):
     mirror/vcf/DEMO_{chrom}.filtered.shapeit2-duohmm-phased.vcf.gz (+ .tbi)
     mirror/fastq/{run}/{run}_1.fastq.gz, {run}_2.fastq.gz
     ena_filereport.tsv   ENA filereport columns; fastq_ftp holds absolute file:// URLs
-    truth_eqtls.tsv      gene_id gene_name chrom tss n_causal causal_variants effect_sizes r2 mean_tpm
+    truth_eqtls.tsv      gene_id gene_name chrom tss n_causal causal_variants effect_sizes
+                         heterogeneous_group heterogeneous_effect_size r2 mean_tpm
+                         effect_sizes: log2 aFC per causal variant, as aFC-n's model states it
+                         (kgpex.demo.expression); heterogeneous_group: the continental group
+                         where the effect is heterogeneous_effect_size instead (NA: none)
 
 Everything is written into a temporary sibling folder and renamed into place at the end, the
 run table last, so a killed generation never leaves a complete-looking cohort.

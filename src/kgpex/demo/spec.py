@@ -43,6 +43,7 @@ class DemoSpec:
     # Planted cis-eQTLs.
     n_single_egenes: int = 70
     n_double_egenes: int = 14
+    n_heterogeneous_egenes: int = 6  # single eGenes whose effect flips sign in one continental group
     egene_pool_fraction: float = 0.5  # eGenes are drawn from this top fraction by expression
     causal_min_maf: float = 0.05
     n_hidden_factors: int = 3
