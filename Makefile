@@ -8,9 +8,9 @@ CORES ?= 2
 # Debian 12 packages the workflow calls when it runs without --sdm conda/apptainer.
 DEB_PACKAGES := salmon bcftools tabix samtools plink2 fastqtl fastqtl-doc sra-toolkit curl \
                 r-base-core r-bioc-qvalue r-bioc-edger r-bioc-deseq2 r-bioc-tximport r-cran-susier python3-venv \
-                slurm-wlm munge openssl
+                slurm-wlm munge openssl chromium
 
-.PHONY: setup system-packages venv demo test lint format clean-demo
+.PHONY: setup system-packages venv demo report test lint format clean-demo
 
 setup: system-packages venv
 
@@ -40,6 +40,15 @@ $(VENV)/.kgpex-installed: requirements.txt pyproject.toml
 
 demo: setup
 	$(VENV)/bin/snakemake --cores $(CORES)
+
+# The Snakemake report of the last run: results/<cohort>/report.html (plots, captions, the run
+# summary, MultiQC), the cohort read from the config. After a preset's run:
+#   make report CONFIG=config/presets/mage.yaml
+CONFIG ?= config/config.yaml
+COHORT ?= $(shell $(VENV)/bin/python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["cohort"])' $(CONFIG))
+
+report: setup
+	$(VENV)/bin/snakemake --configfile $(CONFIG) --report results/$(COHORT)/report.html
 
 # --durations: the slowest tests, to keep the suite inside CI's budget (README, Tests).
 test: setup

@@ -10,6 +10,10 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# The report's start page: what the run is and where to look first (make report).
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/paths.smk"
 include: "workflow/rules/demo.smk"
@@ -25,6 +29,8 @@ include: "workflow/rules/covariates.smk"
 include: "workflow/rules/eqtl.smk"
 include: "workflow/rules/fastqtl.smk"
 include: "workflow/rules/effect_sizes.smk"
+include: "workflow/rules/qc.smk"
+include: "workflow/rules/report.smk"
 include: "workflow/rules/provenance.smk"
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import os
 import random
+import re
 import socket
 import socketserver
 import stat
@@ -17,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from kgpex.common import fetch as fetch_module
 from kgpex.common.errors import KgpexError
-from kgpex.common.fetch import check_gzip, fetch, md5sums_lookup
+from kgpex.common.fetch import Progress, check_gzip, fetch, md5sums_lookup
 from kgpex.download.reads import check_fastq_gz, sra_to_fastq
 
 FAST = dict(retries=3, backoff=0.001, timeout=10)
@@ -40,8 +43,12 @@ class ServerState:
         self.files: dict[str, bytes] = {}
         self.faults: list[str] = []  # consumed one per request: "503", "drop"
         self.ignore_range = False
+        self.slow: float | None = None  # seconds between pieces of SLOW_PIECE bytes
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.lock = threading.Lock()
+
+
+SLOW_PIECE = 16_000
 
 
 class RangeHandler(BaseHTTPRequestHandler):
@@ -83,6 +90,12 @@ class RangeHandler(BaseHTTPRequestHandler):
             self.wfile.write(part[: len(part) // 2])
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if state.slow:
+            for start in range(0, len(part), SLOW_PIECE):
+                self.wfile.write(part[start : start + SLOW_PIECE])
+                self.wfile.flush()
+                time.sleep(state.slow)
             return
         self.wfile.write(part)
 
@@ -236,6 +249,68 @@ def test_file_url_copies_and_verifies(tmp_path):
 def test_unsupported_scheme(tmp_path):
     with pytest.raises(KgpexError, match="unsupported URL scheme 's3'"):
         fetch("s3://bucket/key", tmp_path / "x", **FAST)
+
+
+# -- progress lines ---------------------------------------------------------------------------
+
+# "<done> of <total> <unit> (<n> %) at <rate> <unit>/s, H:MM:SS left"
+PROGRESS_LINE = re.compile(
+    r"progress (?P<url>\S+): (?P<done>[\d.]+) of (?P<total>[\d.]+) kB \((?P<percent>\d+) %\) "
+    r"at (?P<rate>[\d.]+) (?P<rate_unit>[kM]?B)/s, (?P<left>\d+:\d\d:\d\d) left$"
+)
+
+
+def test_a_slow_download_logs_bytes_rate_and_time_left(http_server, tmp_path, monkeypatch, caplog):
+    base, state = http_server
+    data = payload(320_000)
+    state.files["/slow.bin"] = data
+    state.slow = 0.02  # 20 pieces of 16 kB: about 0.4 s
+    # A resumed transfer: the rate and time left count only what arrives now.
+    (tmp_path / "slow.bin.partial").write_bytes(data[:64_000])
+    monkeypatch.setattr(fetch_module, "PROGRESS_SECONDS", 0.05)
+    caplog.set_level(logging.INFO, logger="kgpex.common.fetch")
+    fetch(f"{base}/slow.bin", tmp_path / "slow.bin", md5=md5(data), **FAST)
+    assert (tmp_path / "slow.bin").read_bytes() == data
+    lines = [m for r in caplog.records if (m := PROGRESS_LINE.match(r.getMessage()))]
+    assert len(lines) >= 3, [r.getMessage() for r in caplog.records]
+    done = [float(m["done"]) for m in lines]
+    assert done == sorted(done) and 64.0 <= done[0] and done[-1] < 320.0
+    for m in lines:
+        assert m["url"] == f"{base}/slow.bin" and m["total"] == "320.0"
+        assert abs(int(m["percent"]) - float(m["done"]) / 3.2) <= 1
+        assert float(m["rate"]) > 0
+        hours, minutes, seconds = map(int, m["left"].split(":"))
+        # Whatever the machine's speed, well under the run's few seconds: a rate that
+        # counted the resumed bytes would say less, one in the wrong unit far more.
+        assert hours == minutes == 0 and seconds <= 5
+    last = caplog.records[-1].getMessage()
+    assert re.fullmatch(
+        rf"fetched {re.escape(base)}/slow.bin: 320.0 of 320.0 kB \(100 %\) at [\d.]+ [kM]?B/s "
+        r"in 0:00:0\d",
+        last,
+    ), last
+
+
+def test_progress_rate_excludes_the_resumed_offset_and_gives_time_left(monkeypatch, caplog):
+    now = [100.0]
+    progress = Progress("https://x/a.gz", offset=50_000_000, total=100_000_000, clock=lambda: now[0])
+    monkeypatch.setattr(fetch_module, "PROGRESS_SECONDS", 30.0)
+    caplog.set_level(logging.INFO, logger="kgpex.common.fetch")
+    now[0] = 110.0
+    progress.add(10_000_000)  # not due: 10 s since the start
+    assert caplog.records == []
+    now[0] = 130.0
+    progress.add(20_000_000)  # 30 MB in 30 s: 1 MB/s, 20 MB left
+    assert [r.getMessage() for r in caplog.records] == [
+        "progress https://x/a.gz: 80.0 of 100.0 MB (80 %) at 1.00 MB/s, 0:00:20 left"
+    ]
+    assert Progress("s", 0, 5_000_000_000, clock=lambda: 0.0).line() == (
+        "0.0 of 5.0 GB (0 %) at 0.00 B/s, time left unknown"
+    )
+    unknown = Progress("sra", 0, None, clock=iter([0.0, 4.0]).__next__)
+    unknown.done = 2_000
+    assert unknown.line() == "2.0 kB at 500.00 B/s"
+    assert fetch_module.clock_time(3 * 3600 + 62.4) == "3:01:02"
 
 
 # -- FTP (minimal loopback server: USER PASS TYPE SIZE PASV REST RETR QUIT) --------------------
@@ -500,3 +575,23 @@ def test_sra_fallback_layout_must_match_what_fasterq_dump_wrote(tmp_path, monkey
         _fake_sra_tools(tmp_path / "b", monkeypatch, ["{r}.fastq"])
         sra_to_fastq("SRR5", tmp_path / "out", layout="paired")
     assert not list((tmp_path / "out").glob("*.gz"))
+
+
+def test_sra_prefetch_logs_bytes_and_rate_while_it_runs(tmp_path, monkeypatch, caplog):
+    _fake_sra_tools(tmp_path, monkeypatch, ["{r}_1.fastq", "{r}_2.fastq"])
+    # A prefetch that takes about 0.4 s, writing 50 kB at a time.
+    _tool(
+        tmp_path / "bin",
+        "prefetch",
+        'mkdir -p "$5/$1"; for i in 1 2 3 4 5 6 7 8; do '
+        'head -c 50000 /dev/zero >> "$5/$1/$1.sra"; sleep 0.05; done\n',
+    )
+    monkeypatch.setattr(fetch_module, "PROGRESS_SECONDS", 0.05)
+    caplog.set_level(logging.INFO, logger="kgpex.common.fetch")
+    sra_to_fastq("SRR6", tmp_path / "out")
+    messages = [r.getMessage() for r in caplog.records]
+    running = [m for m in messages if m.startswith("progress prefetch SRR6: ")]
+    assert len(running) >= 2, messages
+    for m in running:
+        assert re.fullmatch(r"progress prefetch SRR6: [\d.]+ k?B at [\d.]+ [kM]?B/s", m), m
+    assert re.fullmatch(r"done prefetch SRR6: 400\.0 kB at [\d.]+ [kM]?B/s in 0:00:0\d", messages[-1])

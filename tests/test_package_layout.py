@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src/kgpex"
 # The include order of the Snakefile, with the plumbing first; paths.smk holds names, no logic.
 ORDER = ["common", "samples", "preflight", "download", "reference", "quantify", "expression",
-         "matrix_input", "genotypes", "covariates", "eqtl", "fastqtl", "effect_sizes", "provenance", "demo"]
+         "matrix_input", "genotypes", "covariates", "eqtl", "fastqtl", "effect_sizes", "qc", "report",
+         "provenance", "demo"]
 
 
 def stage_imports(path: Path) -> set[str]:

@@ -363,3 +363,64 @@ rule write_tensorqtl_native:
         fdr=config["eqtl"]["fdr"],
     script:
         "../scripts/write_tensorqtl_native.py"
+
+
+# Diagnostic (config covariates.factor_scan; kgpex.eqtl.factor_scan): eGenes of one chromosome
+# against the number of hidden factors, GTEx's way of choosing the count. Only where kgpex
+# computes its own covariates: user covariates (covariates.input, which a phenotype BED
+# requires) have no hidden factors to vary.
+FACTOR_SCAN = config["covariates"]["factor_scan"]
+FACTOR_SCAN_CHROM = FACTOR_SCAN["chromosome"] or next(iter(EQTL_CHROMS), "")
+if FACTOR_SCAN["enabled"] and not USER_COVARIATES_FILE and not BED_INPUT:
+    if FACTOR_SCAN_CHROM not in EQTL_CHROMS:
+        _stop(
+            f"config: field 'covariates.factor_scan.chromosome': {FACTOR_SCAN_CHROM!r} is not "
+            f"a mapped chromosome ({', '.join(EQTL_CHROMS) or 'none'})"
+        )
+    EQTL_OUTPUTS += [
+        f"{RESULTS}/covariates/factor_scan.tsv",
+        f"{RESULTS}/report/plots/hidden_factor_scan.png",
+    ]
+
+    rule scan_hidden_factor_counts:
+        input:
+            **{
+                ext: path.format(chrom=FACTOR_SCAN_CHROM)
+                for ext, path in GENOTYPE_PFILES.items()
+            },
+            phenotypes=INVERSE_NORMAL_BED,
+            genotype_pcs=GENOTYPE_PCS,
+            individuals=RESOLVED_INDIVIDUALS,
+            # Only for the count the run used, marked on the plot.
+            covariates=COVARIATES_TABLE,
+        output:
+            table=f"{RESULTS}/covariates/factor_scan.tsv",
+            plot=report(
+                f"{RESULTS}/report/plots/hidden_factor_scan.png",
+                caption="../report/hidden_factor_scan.rst",
+                category="Covariates",
+            ),
+        log:
+            f"{LOGS}/scan_hidden_factor_counts/scan_hidden_factor_counts.log",
+        conda:
+            env("tensorqtl")
+        container:
+            container("tensorqtl")
+        threads: 2
+        resources:
+            # One chromosome's genotypes as int8, as map_cis_permutations; one pass per count.
+            mem_mb=lambda w, input, attempt: attempt * max(4000, int(8 * input.size_mb)),
+            runtime=lambda wc, attempt: attempt * 360,
+            gpu=config["eqtl"]["gpus"],
+        params:
+            chrom=FACTOR_SCAN_CHROM,
+            counts=FACTOR_SCAN["counts"],
+            permutations=FACTOR_SCAN["permutations"],
+            n_genotype_pcs=config["genotypes"]["pca"]["n_covariate_pcs"],
+            window=config["eqtl"]["window"],
+            maf=config["eqtl"]["maf"],
+            seed=config["eqtl"]["seed"],
+            fdr=config["eqtl"]["fdr"],
+            qvalue_lambda=config["eqtl"]["qvalue_lambda"],
+        script:
+            "../scripts/scan_hidden_factor_counts.py"

@@ -11,10 +11,15 @@ PROVENANCE_FILE = "provenance.json"
 
 
 # Included last: every stage's final outputs (expression_outputs: expression.smk or
-# matrix_input.smk, genotype_outputs, eqtl_outputs, effect_size_outputs) are defined by now.
-# Lambdas: rule files must not define functions (lint).
+# matrix_input.smk, genotype_outputs, eqtl_outputs, effect_size_outputs, qc_outputs,
+# report_outputs) are defined by now. Lambdas: rule files must not define functions (lint).
 stage_outputs = lambda: (
-    expression_outputs() + genotype_outputs() + eqtl_outputs() + effect_size_outputs()
+    expression_outputs()
+    + genotype_outputs()
+    + eqtl_outputs()
+    + effect_size_outputs()
+    + qc_outputs()
+    + report_outputs()
 )
 # The provenance files for a list of final outputs: one per folder.
 provenance_outputs = lambda outputs: sorted(
@@ -56,7 +61,9 @@ rule record_provenance:
 # The final-outputs guard (kgpex.provenance.completeness): a run of rule all never ends with
 # exit 0 and a final output missing, whatever Snakemake left out (docs/architecture.md,
 # "Snakemake workarounds"). Not for runs of other targets or cut short by --until/--omit-from.
-# Job processes (on SLURM, say) run no hooks.
+# Job processes (on SLURM, say) run no hooks. Then, the guard passed, the run summary
+# (kgpex.provenance.run_summary): per stage, the jobs this invocation ran, their time, and the
+# runs left out; on stderr and in logs/{cohort}/run_summary.tsv.
 onsuccess:
     dag = workflow.dag
     ran_all = any(rule.name == "all" for rule in dag.targetrules)
@@ -72,3 +79,48 @@ onsuccess:
             )
         except KgpexError as err:
             _stop(err)
+        # Imported here, not above: dry-runs and job processes never need it.
+        import sys
+        import time
+        from kgpex.provenance.run_summary import job_times, report_run, stage_of
+
+        # Snakemake 9.27 API used: DAG.finished_jobs (the jobs this invocation finished),
+        # DAG.jobs, Persistence.metadata (a record per output: starttime, endtime), Rule.snakefile,
+        # Workflow.rules and Workflow.start_time; public names, though not a documented API.
+        started = workflow.start_time.timestamp()
+        # Each output of the DAG and the stage of the rule making it: exclusions are read only
+        # from files this entry point makes (not a stale run_status.tsv of another entry point).
+        made_by = {
+            str(f): stage_of(job.rule.snakefile)
+            for job in dag.jobs
+            for f in job.output
+        }
+        try:
+            report_run(
+                # Rules without outputs (rule all) did no work.
+                [
+                    job_times(job, workflow.persistence.metadata, since=started)
+                    for job in dag.finished_jobs
+                    if job.output
+                ],
+                f"{LOGS}/run_summary.tsv",
+                exclusion_sources=[
+                    (made_by[path], path)
+                    for path in (
+                        f"{RESULTS}/expression/run_status.tsv",
+                        RUN_MAPPING,
+                    )
+                    if path in made_by
+                ],
+                # Stages in include order (the Snakefile's).
+                stage_order=list(
+                    dict.fromkeys(
+                        stage_of(rule.snakefile) for rule in workflow.rules
+                    )
+                ),
+                started=started,
+                finished=time.time(),
+            )
+        except KgpexError as err:
+            # A report, not a result: a bad status file does not fail the finished run.
+            print(f"kgpex: no run summary: {err}", file=sys.stderr)

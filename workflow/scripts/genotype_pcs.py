@@ -11,6 +11,8 @@ from kgpex.samples.resolve import read_resolved_individuals
 def main(snakemake):
     individuals = read_resolved_individuals(snakemake.input.individuals)
     populations = {i: row["population"] for i, row in individuals.items()}
+    # population -> continental group: the plot shades populations within their group's colour.
+    groups = {row["population"]: row["continental_group"] for row in individuals.values()}
     table, eigenvalues = genotype_pcs(
         snakemake.params.prefixes,
         sorted(populations),
@@ -22,7 +24,7 @@ def main(snakemake):
         threads=snakemake.threads,
         memory_mb=max(snakemake.resources.mem_mb - 500, 256),
     )
-    plot_genotype_pcs(table, populations, snakemake.output.plot, eigenvalues)
+    plot_genotype_pcs(table, populations, snakemake.output.plot, eigenvalues, groups=groups)
 
 
-run(main, snakemake)
+run(main, snakemake)  # noqa: F821

@@ -4,11 +4,12 @@
 it) to ``dest`` through ``<dest>.partial``: interrupted transfers resume (HTTP Range, FTP REST),
 network errors, server errors, stalls longer than the timeout and transfers that fail
 verification are retried with exponential backoff, and the size, md5 and an optional content
-check are verified before the file gets its final name. A full disk is not retried: it stops at
-once with one line naming ``dest`` (the partial file of an HTTP/FTP transfer stays, so the rerun
-after space is freed resumes). Only hosts on the allowed list are contacted, redirects included.
-Only the standard library is used, so the module runs in any conda env or container that has
-Python.
+check are verified before the file gets its final name. A transfer logs its progress (bytes,
+rate, time left) every PROGRESS_SECONDS (class Progress, which SRA's prefetch uses too). A full
+disk is not retried: it stops at once with one line naming ``dest`` (the partial file of an
+HTTP/FTP transfer stays, so the rerun after space is freed resumes). Only hosts on the allowed
+list are contacted, redirects included. Only the standard library is used, so the module runs in
+any conda env or container that has Python.
 """
 
 from __future__ import annotations
@@ -20,13 +21,11 @@ import http.client
 import logging
 import os
 import re
-import shutil
 import time
 import urllib.error
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import unquote, urlparse
 
 from kgpex.common.diskspace import is_no_space, naming_no_space, no_space_error
@@ -38,6 +37,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 
+# How often a running transfer logs a progress line (class Progress).
 PROGRESS_SECONDS = 30.0
 
 
@@ -198,39 +198,94 @@ def _transfer(url: str, partial: Path, size: int | None, policy: UrlPolicy) -> N
         _http(url, partial, size, policy)
 
 
-class _Progress:
-    """Logs bytes, percentage and rate at most every PROGRESS_SECONDS."""
+class Progress:
+    """A transfer's progress, logged at most every PROGRESS_SECONDS: bytes done, and where the
+    total is known the percentage and the time left, e.g. "12.3 of 45.6 MB (27 %) at 3.21 MB/s,
+    0:00:10 left". The rate counts only the bytes that arrived since this transfer started (a
+    resumed offset came earlier, and counting it would make the time left too short); the time
+    left is what remains at that rate. ``clock``: seconds, monotonic (tests pass their own)."""
 
-    def __init__(self, url: str, offset: int, total: int | None):
-        self.url, self.total = url, total
+    def __init__(
+        self,
+        what: str,
+        offset: int = 0,
+        total: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.what, self.total, self.clock = what, total, clock
         self.start_bytes = self.done = offset
-        self.t0 = self.last = time.monotonic()
+        self.t0 = self.last = clock()
 
     def add(self, n: int) -> None:
-        self.done += n
-        now = time.monotonic()
+        self.update(self.done + n)
+
+    def update(self, done: int) -> None:
+        """``done`` bytes in all (offset included); logs a line if one is due."""
+        self.done = done
+        now = self.clock()
         if now - self.last >= PROGRESS_SECONDS:
             self.last = now
             self.report("progress")
 
+    def line(self) -> str:
+        elapsed = self.clock() - self.t0
+        rate = (self.done - self.start_bytes) / elapsed if elapsed > 0 else 0.0
+        if self.total:
+            scale, unit = _unit(self.total)
+            # Rounded down: "100 %" only when every byte is there.
+            percent = 100 * self.done // self.total
+            text = (
+                f"{_amount(self.done, scale)} of {_amount(self.total, scale)} {unit} "
+                f"({percent} %)"
+            )
+        else:
+            scale, unit = _unit(self.done)
+            text = f"{_amount(self.done, scale)} {unit}"
+        rate_scale, rate_unit = _unit(rate)
+        text += f" at {rate / rate_scale:.2f} {rate_unit}/s"
+        if self.total and self.done < self.total:
+            if rate > 0:
+                text += f", {clock_time((self.total - self.done) / rate)} left"
+            else:
+                text += ", time left unknown"  # nothing arrived yet: no rate to go by
+        return text
+
     def report(self, what: str) -> None:
-        elapsed = max(time.monotonic() - self.t0, 1e-6)
-        rate = (self.done - self.start_bytes) / elapsed / 1e6
-        of = (
-            f" of {self.total / 1e6:.1f} MB ({100 * self.done / self.total:.1f}%)"
-            if self.total
-            else ""
+        log.info("%s %s: %s", what, self.what, self.line())
+
+    def finish(self, what: str = "fetched") -> None:
+        log.info(
+            "%s %s: %s in %s", what, self.what, self.line(), clock_time(self.clock() - self.t0)
         )
-        log.info("%s %s: %.1f MB%s at %.2f MB/s", what, self.url, self.done / 1e6, of, rate)
+
+
+def _unit(n: float) -> tuple[float, str]:
+    for scale, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if n >= scale:
+            return scale, unit
+    return 1.0, "B"
+
+
+def _amount(n: int, scale: float) -> str:
+    return f"{n:d}" if scale == 1 else f"{n / scale:.1f}"
+
+
+def clock_time(seconds: float) -> str:
+    """``seconds`` as H:MM:SS (hours not wrapped into days)."""
+    s = max(0, round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def _copy_file(url: str, partial: Path) -> None:
     source = Path(unquote(urlparse(url).path))
     if not source.is_file():
         raise KgpexError("no such file")
-    # A local copy is cheap: always from scratch, no resume logic to get wrong.
+    # A local copy is cheap: always from scratch, no resume logic to get wrong. A large one
+    # (a mounted share) still logs its progress.
+    progress = Progress(url, 0, source.stat().st_size)
     with open(source, "rb") as src, open(partial, "wb") as out:
-        shutil.copyfileobj(src, out, CHUNK)
+        _copy_stream(lambda: src.read(CHUNK), out, progress)
+    progress.finish("copied")
 
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
@@ -278,14 +333,14 @@ def _http(url: str, partial: Path, size: int | None, policy: UrlPolicy) -> None:
             total = int(length) if length and length.isdigit() else None
         if size is not None and total is not None and total != size:
             raise KgpexError(f"server reports {total} bytes, expected {size}")
-        progress = _Progress(url, offset, total)
+        progress = Progress(url, offset, total)
         # read1: what arrived before a reset or a stall is written, so the next attempt
         # resumes after it.
         with open(partial, mode) as out:
             _copy_stream(lambda: response.read1(CHUNK), out, progress)
         if total is not None and progress.done < total:
             raise TransientError(f"connection closed after {progress.done} of {total} bytes")
-        progress.report("fetched")
+        progress.finish()
 
 
 def _copy_stream(read_chunk, out, progress) -> None:
@@ -325,7 +380,7 @@ def _ftp(url: str, partial: Path, size: int | None, timeout: float) -> None:
                 log.info("%s: server refused REST (%s); downloading from byte 0", url, err)
                 offset, mode = 0, "wb"
                 conn = ftp.transfercmd(f"RETR {path}")
-            progress = _Progress(url, offset, total)
+            progress = Progress(url, offset, total)
             with conn, open(partial, mode) as out:
                 _copy_stream(lambda: conn.recv(CHUNK), out, progress)
             ftp.voidresp()
@@ -335,7 +390,7 @@ def _ftp(url: str, partial: Path, size: int | None, timeout: float) -> None:
         raise TransientError(f"FTP error {_describe(err)}") from None
     if total is not None and progress.done < total:
         raise TransientError(f"connection closed after {progress.done} of {total} bytes")
-    progress.report("fetched")
+    progress.finish()
 
 
 def _ftp_size(ftp: ftplib.FTP, path: str) -> int | None:

@@ -129,22 +129,21 @@ def expression_pcs(expression: pd.DataFrame, n_factors: int) -> tuple[pd.DataFra
 
 def plot_variance_explained(explained: pd.Series, n_used: int, dest: str | Path) -> None:
     """Bar plot of the variance explained by the expression PCs, the ones used highlighted."""
-    import matplotlib
+    from kgpex.common import plotting
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plotting.pyplot()
     shown = explained.iloc[: max(min(len(explained), 2 * max(n_used, 10)), 1)]
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    colours = ["tab:blue" if i < n_used else "lightgrey" for i in range(len(shown))]
+    colours = [plotting.ACCENT if i < n_used else plotting.MUTED for i in range(len(shown))]
     ax.bar(np.arange(1, len(shown) + 1), shown.to_numpy() * 100, color=colours)
-    ax.set_xlabel("PC of the inverse-normal expression matrix")
-    ax.set_ylabel("variance explained (%)")
-    ax.set_title(f"Hidden factors: {n_used} expression PCs used as covariates (blue)")
+    plotting.label_axes(
+        ax,
+        x=("PC of the inverse-normal expression matrix", "rank"),
+        y=("variance explained", "%"),
+        title=f"Hidden factors: {n_used} expression PCs used as covariates (dark)",
+    )
     fig.tight_layout()
-    with atomic_path(dest, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    plotting.save_figure(fig, dest)
 
 
 def hidden_factors(

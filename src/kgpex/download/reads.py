@@ -1,4 +1,5 @@
-"""A run's FASTQs: gzip and FASTQ structure checks, and the SRA fallback (fasterq-dump, pigz)."""
+"""A run's FASTQs: gzip and FASTQ structure checks, and the SRA fallback (prefetch,
+fasterq-dump, pigz)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import tempfile
 import zlib
 from pathlib import Path
 
+from kgpex.common import fetch as kgpex_fetch
 from kgpex.common.diskspace import no_space_error, tool_ran_out_of_space
 from kgpex.common.errors import KgpexError
-from kgpex.common.fetch import CHUNK, _describe
+from kgpex.common.fetch import CHUNK, Progress, _describe
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,7 @@ def sra_to_fastq(
             run,
             ["prefetch", run, "--max-size", "u", "--output-directory", str(work / "sra")],
             finals,
+            watch=work / "sra",
         )
         _run_tool(
             run,
@@ -168,22 +171,56 @@ def _dumped_reads(run: str, fastq_dir: Path, layout: str) -> list[Path]:
     return [fastq_dir / reads[0]]
 
 
-def _run_tool(run: str, cmd: list[str], writes: tuple[Path, ...] = ()) -> None:
-    """Run an sra-tools command; a failure is one line (on a full disk: naming ``writes``)."""
+def _run_tool(
+    run: str, cmd: list[str], writes: tuple[Path, ...] = (), watch: Path | None = None
+) -> None:
+    """Run an sra-tools command; a failure is one line (on a full disk: naming ``writes``).
+
+    ``watch``: the folder the command downloads into; while it runs, the bytes under it and the
+    rate are logged every PROGRESS_SECONDS (kgpex.common.fetch.Progress). No time left: SRA's
+    size of a run is not in the run table."""
     log.info("SRA fallback for %s: %s", run, " ".join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    for stream in (proc.stdout, proc.stderr):
+    progress = Progress(f"{cmd[0]} {run}") if watch is not None else None
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            while True:
+                try:
+                    # Looked up each time: the tests shorten the interval.
+                    stdout, stderr = proc.communicate(timeout=kgpex_fetch.PROGRESS_SECONDS)
+                    break
+                except subprocess.TimeoutExpired:
+                    # communicate() keeps what it has read so far; the next call goes on.
+                    if progress is not None:
+                        progress.update(_bytes_under(watch))
+        except BaseException:
+            proc.kill()  # as subprocess.run does: no tool left running behind an error
+            raise
+    if progress is not None and proc.returncode == 0:
+        progress.done = _bytes_under(watch)
+        progress.finish("done")
+    for stream in (stdout, stderr):
         for line in stream.splitlines():
             log.info("%s: %s", cmd[0], line)
     if proc.returncode != 0:
         work = Path(cmd[-1])  # every command here ends with a folder it writes into
-        if writes and tool_ran_out_of_space(proc.stdout + proc.stderr, work):
+        if writes and tool_ran_out_of_space(stdout + stderr, work):
             raise no_space_error(writes, doing=f"in the SRA fallback for {run} ({cmd[0]})")
-        last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or [""])[-1]
+        last = (stderr.strip().splitlines() or stdout.strip().splitlines() or [""])[-1]
         raise KgpexError(
             f"SRA fallback for {run}: '{' '.join(cmd[:2])}' failed with exit code "
             f"{proc.returncode}: {last.strip()}"
         )
+
+
+def _bytes_under(folder: Path) -> int:
+    """The size of the files under ``folder`` (0 before it exists); files the tool renames or
+    deletes meanwhile are skipped."""
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                total += os.stat(os.path.join(root, name)).st_size
+    return total
 
 
 def _gzip(run: str, source: Path, target: Path, threads: int, writes: Path | None = None) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from kgpex.common import plotting
 from kgpex.common.genome import chrom_rank
-from kgpex.common.io import atomic_path
 
 
 def plot_cis_overview(cis_genes: pd.DataFrame, gene_chroms: pd.Series, fdr: float, dest,
@@ -15,25 +15,18 @@ def plot_cis_overview(cis_genes: pd.DataFrame, gene_chroms: pd.Series, fdr: floa
 
     ``gene_chroms`` maps phenotype_id to chromosome.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plotting.pyplot()
     p = np.sort(cis_genes["pval_beta"].dropna().to_numpy())
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     ax = axes[0]
-    if len(p):
-        expected = -np.log10((np.arange(1, len(p) + 1) - 0.5) / len(p))
-        observed = -np.log10(np.clip(p, 1e-300, 1))
-        ax.scatter(expected, observed, s=6)
-        lim = expected.max()
-        ax.plot([0, lim], [0, lim], color="grey", lw=1)
-    ax.set(xlabel="expected -log10 p", ylabel="observed -log10 pval_beta",
-           title="QQ plot of gene-level p-values")
+    plotting.draw_qq(ax, p)
+    plotting.label_axes(ax, x=("expected -log10 p", ""), y=("observed -log10 pval_beta", ""),
+                        title="QQ plot of gene-level p-values")
+    ax.legend(loc="upper left")
     ax = axes[1]
-    ax.hist(p, bins=np.linspace(0, 1, 21), color="tab:blue", edgecolor="white")
-    ax.set(xlabel="pval_beta", ylabel="genes", title="Gene-level p-values (uniform under null)")
+    ax.hist(p, bins=np.linspace(0, 1, 21), color=plotting.ACCENT, edgecolor="white")
+    plotting.label_axes(ax, x=("pval_beta", ""), y=("genes", "count"),
+                        title="Gene-level p-values (uniform under null)")
     ax = axes[2]
     chroms = cis_genes["phenotype_id"].map(gene_chroms)
     counts = pd.DataFrame({
@@ -42,15 +35,15 @@ def plot_cis_overview(cis_genes: pd.DataFrame, gene_chroms: pd.Series, fdr: floa
     }).fillna(0)
     counts = counts.iloc[np.argsort(chrom_rank(pd.Series(counts.index)).to_numpy())]
     x = np.arange(len(counts))
-    ax.bar(x - 0.2, counts["tested"], width=0.4, label="genes tested")
-    ax.bar(x + 0.2, counts["eGenes"], width=0.4, label=f"eGenes (q <= {fdr:g})")
+    ax.bar(x - 0.2, counts["tested"], width=0.4, color=plotting.MUTED, label="genes tested")
+    ax.bar(x + 0.2, counts["eGenes"], width=0.4, color=plotting.ACCENT,
+           label=f"eGenes (q <= {fdr:g})")
     ax.set_xticks(x, counts.index, rotation=90)
-    ax.set(ylabel="genes", title=f"{int(counts['eGenes'].sum())} eGenes of "
-                                 f"{int(counts['tested'].sum())} genes tested")
+    plotting.label_axes(ax, x=("chromosome", ""), y=("genes", "count"),
+                        title=f"{int(counts['eGenes'].sum())} eGenes of "
+                              f"{int(counts['tested'].sum())} genes tested")
     ax.legend()
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(dest, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    plotting.save_figure(fig, dest)

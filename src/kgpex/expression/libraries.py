@@ -5,7 +5,6 @@ with most processed reads, and the library QC plot."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -117,22 +116,17 @@ def read_library_choice(path: str | Path) -> pd.DataFrame:
 
 def plot_library_qc(types: pd.DataFrame, choice: pd.DataFrame, dest: str | Path) -> None:
     """Library sizes per run by batch (chosen libraries filled) and salmon's strand evidence."""
-    import matplotlib
+    from kgpex.common import plotting
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from kgpex.common.io import atomic_path
-
+    plt = plotting.pyplot()
     chosen = set(choice["library"])
     df = types.sort_values(["batch", "num_processed", "library"], kind="stable").reset_index(drop=True)
-    batches = sorted(df["batch"].unique(), key=_natural_key)
-    cmap = plt.get_cmap("tab20" if len(batches) > 10 else "tab10")
-    colour = {b: cmap(i % cmap.N) for i, b in enumerate(batches)}
+    colour = plotting.batch_colours(df["batch"].astype(str))
+    batches = list(colour)
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [2, 1]})
     for batch in batches:
-        sub = df[df["batch"] == batch]
+        sub = df[df["batch"].astype(str) == batch]
         is_chosen = sub["library"].isin(chosen).to_numpy()
         x = sub.index.to_numpy()
         y = sub["num_processed"].to_numpy() / 1e6
@@ -140,30 +134,25 @@ def plot_library_qc(types: pd.DataFrame, choice: pd.DataFrame, dest: str | Path)
         ax1.scatter(x[~is_chosen], y[~is_chosen], facecolors="none", edgecolors=colour[batch], s=30, marker="D")
         ax2.scatter(df.loc[sub.index, "isr_fraction"], df.loc[sub.index, "percent_mapped"], color=colour[batch], s=14)
     ax1.set_xticks([])
-    ax1.set_xlabel("libraries, grouped by batch and sorted by size")
-    ax1.set_ylabel("fragments processed by salmon (millions)")
     n_rep = int((choice["n_libraries"] > 1).sum())
-    ax1.set_title(
-        f"{len(df)} libraries, {len(choice)} individuals ({n_rep} with replicates); "
+    plotting.label_axes(
+        ax1,
+        x=("libraries, grouped by batch and sorted by size", ""),
+        y=("fragments processed by salmon", "millions"),
+        title=f"{len(df)} libraries, {len(choice)} individuals ({n_rep} with replicates); "
         "filled = kept, open diamond = not kept",
-        fontsize=9,
     )
     if len(batches) <= 20:
-        ax1.legend(title="batch", fontsize=7, ncol=2, loc="best")
+        ax1.legend(title="batch", ncol=2, loc="best")
     formats = df["salmon_format"].value_counts().sort_index()
-    ax2.set_title(
-        "salmon library type: " + ", ".join(f"{k} {v}" for k, v in formats.items()), fontsize=9
+    plotting.label_axes(
+        ax2,
+        x=("ISR / (ISF + ISR): 1 reverse-stranded, 0.5 unstranded", "fraction"),
+        y=("fragments mapped", "%"),
+        title="salmon library type: " + ", ".join(f"{k} {v}" for k, v in formats.items()),
     )
-    ax2.set_xlabel("ISR / (ISF + ISR): 1 reverse-stranded, 0.5 unstranded")
-    ax2.set_ylabel("% fragments mapped")
     ax2.set_xlim(-0.02, 1.02)
     ax2.set_ylim(max(0.0, float(df["percent_mapped"].min()) - 5), 101)
     ax2.ticklabel_format(axis="y", useOffset=False)
     fig.tight_layout()
-    with atomic_path(dest, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-
-
-def _natural_key(text: str):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(text))]
+    plotting.save_figure(fig, dest)

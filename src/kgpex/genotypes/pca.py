@@ -161,54 +161,57 @@ def genotype_pcs(
 
 
 def plot_genotype_pcs(
-    table, populations: dict[str, str], dest: str | os.PathLike, eigenvalues=None
+    table,
+    populations: dict[str, str],
+    dest: str | os.PathLike,
+    eigenvalues=None,
+    groups: dict[str, str] | None = None,
 ):
     """PC1 against PC2, one colour per population, written atomically to ``dest`` (PNG).
 
-    With ``eigenvalues``, axis labels give each PC's share of the variance among those computed.
+    Populations are shades of their continental group's colour (kgpex.common.plotting);
+    ``groups`` maps population -> continental group (individuals.tsv), else 1000 Genomes' own
+    table places them. With ``eigenvalues``, axis labels give each PC's share of the variance
+    among those computed.
     """
-    import matplotlib
+    from kgpex.common import plotting
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from kgpex.common.io import atomic_path
-
+    plt = plotting.pyplot()
     fig, ax = plt.subplots(figsize=(8.5, 5.5))
-    pops = [populations.get(s, "unknown") for s in table.index]
-    # 1000 Genomes has 26 populations: colours repeat after 20, so the marker changes with them.
-    colours, markers = plt.get_cmap("tab20"), "os^Dv"
+    pops = [str(populations.get(s, plotting.UNKNOWN)) for s in table.index]
+    colours = plotting.population_colours(groups, pops)
+    markers = plotting.population_markers(groups, pops)
     y = table["PC2"] if "PC2" in table.columns else [0.0] * len(table)
-    for i, pop in enumerate(sorted(set(pops))):
+    group_of = plotting.population_groups(groups, pops)
+    for pop in plotting.population_order(groups, pops):
         mask = [p == pop for p in pops]
+        if not any(mask):
+            continue
         ax.scatter(
             table["PC1"][mask],
             [v for v, m in zip(y, mask) if m],
             s=16,
-            alpha=0.85,
-            color=colours(i % 20),
-            marker=markers[(i // 20) % len(markers)],
-            label=f"{pop} ({sum(mask)})",
+            alpha=0.9,
+            color=colours[pop],
+            marker=markers[pop],
+            label=f"{group_of[pop]} · {pop} ({sum(mask)})",
         )
-    ax.set_title(f"Genotype PCs, {len(table)} individuals")
-    ax.legend(
-        fontsize=7,
-        ncol=2 if len(set(pops)) > 13 else 1,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        frameon=False,
-        title="population",
-        title_fontsize=8,
-    )
     share = (
         [100 * v / sum(eigenvalues) for v in eigenvalues]
         if eigenvalues and sum(eigenvalues) > 0
         else []
     )
-    labels = [f"PC{i + 1}" + (f" ({share[i]:.1f}%)" if i < len(share) else "") for i in range(2)]
-    ax.set_xlabel(labels[0])
-    ax.set_ylabel(labels[1] if "PC2" in table.columns else "(no PC2)")
+    # A PC score has no unit: its share of the variance is what the axis can say.
+    labels = [
+        (f"PC{i + 1}", f"{share[i]:.1f} % of variance" if i < len(share) else "")
+        for i in range(2)
+    ]
+    plotting.label_axes(
+        ax,
+        x=labels[0],
+        y=labels[1] if "PC2" in table.columns else ("(no PC2)", ""),
+        title=f"Genotype PCs, {len(table)} individuals",
+    )
+    plotting.legend_outside(ax, title="population", ncol=2 if len(set(pops)) > 13 else 1)
     fig.tight_layout()
-    with atomic_path(dest, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    plotting.save_figure(fig, dest)
