@@ -8,12 +8,17 @@ tensorQTL pass (params.mode) over one chromosome's genotypes, phenotypes and cov
   (method susier_rss also reads input.nominal, the nominal pass of config eqtl.mapper).
 """
 
+import os
+
 import _bootstrap  # noqa: F401
 
 from kgpex.common.rulescript import run
 
 
 def main(snakemake):
+    # Before torch loads OpenMP: idle OpenMP threads spin, and on cores shared with other jobs
+    # (two chromosomes mapped at once on 2 cores) they burn the time the others need.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Deferred: torch and tensorqtl load only in the job that maps.
     from kgpex.common.io import write_parquet, write_table
     from kgpex.eqtl import cis, finemapping, inputs, tables
