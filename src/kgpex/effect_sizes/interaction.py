@@ -369,7 +369,7 @@ def interaction_tests(lead_variants: pd.DataFrame, phenotypes: pd.DataFrame, gen
 def add_qvalues(results: pd.DataFrame, lambda_=None) -> pd.DataFrame:
     """``results`` with a last column ``qval``: Storey q-values over the non-NA p-values (NA
     elsewhere); lambda = 0 (Benjamini-Hochberg) when qvalue cannot estimate pi0."""
-    from kgpex.eqtl.qvalues import storey_qvalues
+    from kgpex.eqtl.qvalues import storey_qvalues_or_bh
 
     out = results.copy()
     out["qval"] = np.nan
@@ -377,15 +377,7 @@ def add_qvalues(results: pd.DataFrame, lambda_=None) -> pd.DataFrame:
     if not tested.any():
         return out
     p = out.loc[tested, "interaction_pval"].to_numpy()
-    try:
-        q, pi0 = storey_qvalues(p, lambda_)
-    except KgpexError as err:
-        if lambda_ is not None:
-            raise
-        log.debug("qvalue with its default lambda grid: %s", err)
-        log.warning("Storey's pi0 cannot be estimated from %d interaction p-values; q-values "
-                    "use lambda=0 (Benjamini-Hochberg)", len(p))
-        q, pi0 = storey_qvalues(p, 0)
+    q, pi0 = storey_qvalues_or_bh(p, lambda_, "interaction p-values")
     log.info("interaction q-values over %d tests: pi0 = %.4f", len(p), pi0)
     out.loc[tested, "qval"] = q
     return out

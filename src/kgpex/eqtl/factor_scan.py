@@ -40,7 +40,7 @@ from kgpex.covariates.hidden_factors import (
 )
 from kgpex.eqtl.cis import map_permutations
 from kgpex.eqtl.inputs import CisInputs, load_genotypes, read_phenotype_bed
-from kgpex.eqtl.qvalues import storey_qvalues
+from kgpex.eqtl.qvalues import storey_qvalues_or_bh
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +66,7 @@ def count_egenes(pvalues, fdr: float, lambda_=None) -> int:
     p = p[~np.isnan(p)]
     if p.size == 0:
         return 0
-    try:
-        q, _ = storey_qvalues(p, lambda_)
-    except KgpexError as err:
-        if lambda_ is not None:
-            raise
-        log.debug("qvalue with its default lambda grid: %s", err)
-        log.warning("Storey's pi0 cannot be estimated from %d gene p-values; q-values use "
-                    "lambda=0 (Benjamini-Hochberg)", p.size)
-        q, _ = storey_qvalues(p, 0)
+    q, _ = storey_qvalues_or_bh(p, lambda_, "gene p-values")
     return int((q <= fdr).sum())
 
 

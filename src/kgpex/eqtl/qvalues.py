@@ -60,6 +60,21 @@ def storey_qvalues(pvalues, lambda_=None) -> tuple[np.ndarray, float]:
     return np.array(fit.rx2("qvalues"), dtype=float), float(np.array(fit.rx2("pi0"))[0])
 
 
+def storey_qvalues_or_bh(pvalues, lambda_=None, what: str = "p-values") -> tuple[np.ndarray, float]:
+    """``storey_qvalues``, falling back to lambda = 0 (Benjamini-Hochberg), with a warning, when
+    qvalue's default lambda grid cannot estimate pi0 (a few dozen p-values: one chromosome's
+    genes, a gene set's interaction tests). A lambda the caller fixed is never replaced."""
+    try:
+        return storey_qvalues(pvalues, lambda_)
+    except KgpexError as err:
+        if lambda_ is not None:
+            raise
+        log.debug("qvalue with its default lambda grid: %s", err)
+        log.warning("Storey's pi0 cannot be estimated from %d %s; q-values use lambda=0 "
+                    "(Benjamini-Hochberg)", np.size(pvalues), what)
+        return storey_qvalues(pvalues, 0)
+
+
 def nominal_thresholds(cis_df: pd.DataFrame, fdr: float) -> tuple[pd.Series, float]:
     """Per-gene nominal p-value thresholds, as GTEx and tensorQTL define them.
 
