@@ -64,6 +64,9 @@ if USER_COVARIATES_FILE:
         input:
             expression=INVERSE_NORMAL_BED,
             covariates=USER_COVARIATES_FILE,
+            # check_inputs matches the covariates' samples to the cohort first: its one line,
+            # naming the missing samples, is the one a user gets, whichever job runs first.
+            inputs_checked=AFTER_INPUTS_CHECKED,
         output:
             covariates=COVARIATES_TABLE,
         log:
