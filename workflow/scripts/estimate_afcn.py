@@ -13,18 +13,10 @@ from kgpex.common.rulescript import run
 
 
 def main(snakemake):
-    from pathlib import Path
-
-    from kgpex.common.errors import KgpexError
     from kgpex.effect_sizes import afcn
-    from kgpex.eqtl.inputs import pgen_prefix
+    from kgpex.eqtl.inputs import pgen_prefixes_by_chrom
 
-    prefixes = {}
-    for path in snakemake.input.pgens:
-        chrom = Path(path).stem
-        if chrom in prefixes:
-            raise KgpexError(f"{path}: a second genotype file for chromosome {chrom}")
-        prefixes[chrom] = pgen_prefix(path)
+    prefixes = pgen_prefixes_by_chrom(snakemake.input.pgens)
     lead = afcn.read_lead_variants(snakemake.input.lead_variants)
     table = afcn.estimate_lead_variant_afc(
         lead, snakemake.input.expression, snakemake.input.covariates, prefixes,

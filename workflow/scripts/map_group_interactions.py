@@ -15,19 +15,12 @@ from kgpex.common.rulescript import run
 
 def main(snakemake):
     import logging
-    from pathlib import Path
 
-    from kgpex.common.errors import KgpexError
     from kgpex.effect_sizes import interaction
-    from kgpex.eqtl.inputs import pgen_prefix
+    from kgpex.eqtl.inputs import pgen_prefixes_by_chrom
 
     log = logging.getLogger("map_group_interactions")
-    prefixes = {}
-    for path in snakemake.input.pgens:
-        chrom = Path(path).stem
-        if chrom in prefixes:
-            raise KgpexError(f"{path}: a second genotype file for chromosome {chrom}")
-        prefixes[chrom] = pgen_prefix(path)
+    prefixes = pgen_prefixes_by_chrom(snakemake.input.pgens)
     single, multi = interaction.run_interaction_tests(
         snakemake.input.lead_variants, snakemake.input.phenotypes, snakemake.input.covariates,
         prefixes, snakemake.input.individuals, group_column=snakemake.params.group_column,

@@ -227,3 +227,14 @@ def pgen_prefix(pgen_path) -> str:
     if not path.endswith(".pgen"):
         raise KgpexError(f"{path}: expected a .pgen file")
     return path[: -len(".pgen")]
+
+
+def pgen_prefixes_by_chrom(pgen_paths) -> dict[str, str]:
+    """chromosome -> PLINK 2 prefix for the cohort's per-chromosome ``{chrom}.pgen`` files."""
+    prefixes: dict[str, str] = {}
+    for path in pgen_paths:
+        chrom = Path(str(path)).stem
+        if chrom in prefixes:
+            raise KgpexError(f"{path}: a second genotype file for chromosome {chrom}")
+        prefixes[chrom] = pgen_prefix(path)
+    return prefixes
