@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from kgpex.common.errors import KgpexError
+from kgpex.common.rpackages import import_r_packages
 from kgpex.eqtl.inputs import CisInputs, _genes_with_cis_variants, _subset
 from kgpex.eqtl.tables import CREDIBLE_SET_COLUMNS, PIP_COLUMNS, empty_table
 
@@ -21,17 +22,10 @@ FINEMAPPING_METHODS = ("susier", "susier_rss", "tensorqtl")
 
 def _r_susier():
     """rpy2's robjects and the R package susieR, or a KgpexError saying what is missing."""
-    try:
-        import rpy2.robjects as ro
-        from rpy2.robjects.packages import importr
-    except Exception as err:
-        raise KgpexError(f"fine-mapping with susieR needs R and rpy2 ({err})") from err
-    try:
-        return ro, importr("susieR")
-    except Exception as err:
-        reason = " ".join(str(err).split())
-        raise KgpexError(f"fine-mapping needs the R package susieR (Debian r-cran-susier, "
-                         f"conda r-susier): {reason}") from err
+    ro, (susier,) = import_r_packages(
+        "fine-mapping", {"susieR": "Debian r-cran-susier, conda r-susier"}
+    )
+    return ro, susier
 
 
 def _r_matrix(ro, M: np.ndarray):

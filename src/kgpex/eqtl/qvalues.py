@@ -15,26 +15,15 @@ import pandas as pd
 import scipy.stats
 
 from kgpex.common.errors import KgpexError
+from kgpex.common.rpackages import import_r_packages
 
 log = logging.getLogger(__name__)
 
 
 def _r_qvalue():
     """(rpy2.robjects, the R qvalue package), or a KgpexError saying what is missing."""
-    try:
-        import rpy2.robjects as ro
-        from rpy2.robjects.packages import importr
-    except Exception as err:  # ImportError, or R itself missing (rpy2 raises several kinds)
-        raise KgpexError(
-            f"q-values need R and rpy2 (Python package rpy2 could not be loaded: {err})"
-        ) from err
-    try:
-        return ro, importr("qvalue")
-    except Exception as err:
-        reason = " ".join(str(err).split())
-        raise KgpexError(
-            f"q-values need the R package qvalue (Debian r-bioc-qvalue): {reason}"
-        ) from err
+    ro, (qvalue,) = import_r_packages("q-values", {"qvalue": "Debian r-bioc-qvalue"})
+    return ro, qvalue
 
 
 def storey_qvalues(pvalues, lambda_=None) -> tuple[np.ndarray, float]:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from kgpex.common.errors import KgpexError
+from kgpex.common.rpackages import import_r_packages
 from kgpex.expression.aggregate import read_tx2gene
 from kgpex.expression.libraries import read_library_choice
 from kgpex.expression.matrices import selected_matrix, write_tss_bed
@@ -70,21 +71,10 @@ class Deseq2Normalized:
 
 def _r_deseq2():
     """rpy2.robjects with tximport and DESeq2 loaded, or a KgpexError saying what is missing."""
-    try:
-        import rpy2.robjects as ro
-        from rpy2.robjects.packages import importr
-    except Exception as err:  # ImportError, or R itself missing (rpy2 raises several kinds)
-        raise KgpexError(
-            f"DESeq2 normalisation needs R and rpy2 (Python package rpy2 could not be loaded: {err})"
-        ) from err
-    for package, debian in (("tximport", "r-bioc-tximport"), ("DESeq2", "r-bioc-deseq2")):
-        try:
-            importr(package)
-        except Exception as err:
-            reason = " ".join(str(err).split())
-            raise KgpexError(
-                f"DESeq2 normalisation needs the R package {package} (Debian {debian}): {reason}"
-            ) from err
+    ro, _ = import_r_packages(
+        "DESeq2 normalisation",
+        {"tximport": "Debian r-bioc-tximport", "DESeq2": "Debian r-bioc-deseq2"},
+    )
     return ro
 
 
