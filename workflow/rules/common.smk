@@ -117,16 +117,42 @@ def _library_runs(runs_tsv, mtime):
     return {library: sorted(runs) for library, runs in by_library.items()}
 
 
+# Checkpoint outputs once they exist. Checkpoint.get() expands the rule's output again on each
+# call, thousands of times in a MAGE-scale DAG (benchmarks/mage_dry_run.py). Only success is
+# remembered: Snakemake's set of created checkpoint outputs only grows within a run, and until
+# the checkpoint is done get() must keep raising so that Snakemake waits for it.
+_CHECKPOINT_OUTPUT = {}
+
+
+def checkpoint_output(checkpoint):
+    """``checkpoint.get().output`` of a checkpoint without wildcards, remembered once present."""
+    output = _CHECKPOINT_OUTPUT.get(checkpoint.rule.name)
+    if output is None:
+        output = _CHECKPOINT_OUTPUT[checkpoint.rule.name] = checkpoint.get().output
+    return output
+
+
 def cohort_library_runs():
     """Library -> its runs, from the resolved runs.tsv (kgpex.samples.libraries; available once
     the checkpoint resolve_samples has run)."""
-    runs_tsv = checkpoints.resolve_samples.get().output.runs
+    runs_tsv = checkpoint_output(checkpoints.resolve_samples).runs
     return _library_runs(runs_tsv, os.path.getmtime(runs_tsv))
 
 
 def per_library(pattern):
-    """An input function: ``pattern`` expanded over the resolved libraries, sorted."""
-    return lambda wildcards: expand(pattern, library=sorted(cohort_library_runs()))
+    """An input function: ``pattern`` expanded over the resolved libraries, sorted, once the
+    checkpoint check_inputs (preflight.smk) has passed.
+
+    Waiting here keeps the per-run and per-library jobs (download_fastq, salmon_quant: 779 each
+    for MAGE) out of the DAG until the inputs are checked. Otherwise each of them would carry
+    an incomplete gate, which Snakemake re-creates at every pass over the DAG: a MAGE-scale
+    dry-run took twice as long (benchmarks/mage_dry_run.py)."""
+
+    def inputs(wildcards):
+        checkpoint_output(checkpoints.check_inputs)
+        return expand(pattern, library=sorted(cohort_library_runs()))
+
+    return inputs
 
 
 def library_runs(library):
@@ -134,7 +160,7 @@ def library_runs(library):
     runs = cohort_library_runs().get(library)
     if not runs:
         raise KgpexError(
-            f"{checkpoints.resolve_samples.get().output.runs}: no run of library {library}"
+            f"{checkpoint_output(checkpoints.resolve_samples).runs}: no run of library {library}"
         )
     return runs
 
@@ -146,7 +172,7 @@ def after_checkpoint(gate):
     through an ancient input (tests/test_snakemake_ancient_checkpoint.py)."""
 
     def inputs(wildcards):
-        gate.get()
+        checkpoint_output(gate)
         return []
 
     return inputs
@@ -161,7 +187,7 @@ def _run_layouts(sources, mtime):
 def run_layout(run):
     """The run's layout, ``paired`` or ``single``, in the resolved run_sources.tsv (available
     once the checkpoint resolve_samples has run)."""
-    sources = checkpoints.resolve_samples.get().output.sources
+    sources = checkpoint_output(checkpoints.resolve_samples).sources
     layouts = _run_layouts(sources, os.path.getmtime(sources))
     if run not in layouts:
         raise KgpexError(f"{sources}: no row for run {run}")

@@ -9,10 +9,12 @@
 #   sheets' IDs and URLs. download_fastq,
 #   salmon_index, salmon_quant, download_vcf and cohort_genotypes wait for it through
 #   AFTER_INPUTS_CHECKED (common.smk after_checkpoint), which adds no file once it has passed: a
-#   re-check never redoes them. Each gate costs its job a second creation while Snakemake
-#   builds the DAG (the MAGE-scale dry-run takes 1.6x as long). salmon_quant keeps its gate: without
-#   it, a re-check after restored results re-ran every quantification (its temporary FASTQs). A checkpoint, not an ancient() input: Snakemake 9.27 drops the
-#   jobs behind an ancient input whose maker must run (tests/test_snakemake_ancient_checkpoint.py).
+#   re-check never redoes them. salmon_quant keeps its gate: without it, a re-check after
+#   restored results re-ran every quantification (its temporary FASTQs). A checkpoint, not an
+#   ancient() input: Snakemake 9.27 drops the jobs behind an ancient input whose maker must run
+#   (tests/test_snakemake_ancient_checkpoint.py). The aggregates over libraries wait for it too
+#   (common.smk per_library), so the 779 + 779 MAGE jobs enter the DAG only once it has passed:
+#   a pending gate costs each gated job a re-creation at every pass over the DAG.
 # Missing local files already stopped common.smk, in one line. Included after demo.smk and before the stages whose rules need INPUTS_CHECKED; the
 # reference and genotype inputs it checks are named in paths.smk.
 from kgpex.preflight import config_checks, input_checks
