@@ -31,6 +31,7 @@ PRESETS = {
 def run_snakemake(args: list[str], check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", *args],
+        check=False,  # a failure is reported below, with Snakemake's output
         cwd=ROOT,
         env=CLEAN_ENV,
         capture_output=True,
@@ -174,8 +175,10 @@ def test_stranger2012_plans_its_eqtl_outputs_from_individuals_alone(tmp_path):
     preset = str(ROOT / "config/presets/stranger2012.yaml")
     samples = "results/STRANGER2012/samples"
     eqtl_outputs = [
-        "results/STRANGER2012/QTL_results/eQTL_results/expression_quants/"
-        "inverse_normal_TMM.filtered.TSS.STRANGER2012.v1.bed.gz",
+        (
+            "results/STRANGER2012/QTL_results/eQTL_results/expression_quants/"
+            "inverse_normal_TMM.filtered.TSS.STRANGER2012.v1.bed.gz"
+        ),
         "results/STRANGER2012/QTL_results/eQTL_results/expression_quants/eQTL_covariates.tab.gz",
     ]
     for resolved in (False, True):
@@ -315,10 +318,12 @@ def test_pickrell_pools_every_lane_of_an_individual_and_plans_one_salmon_with_r(
 
 @pytest.fixture(scope="module")
 def mage_at_scale(tmp_path_factory):
-    """The MAGE preset's cohort resolved offline from the full-scale fixture."""
+    """The MAGE preset's cohort resolved offline from the full-scale fixture, and its inputs
+    checked (check_inputs), after which the whole DAG is planned."""
     workdir = tmp_path_factory.mktemp("mage_scale")
     extra = mage_scale.prepare(workdir)
-    run_snakemake(mage_scale.snakemake_args(workdir, extra, "--cores", "1", *mage_scale.RESOLVED))
+    targets = [*mage_scale.RESOLVED, *mage_scale.CHECKED]
+    run_snakemake(mage_scale.snakemake_args(workdir, extra, "--cores", "1", *targets))
     return workdir, extra
 
 
@@ -342,6 +347,8 @@ def test_mage_resolves_at_full_scale_with_the_swap_applied(mage_at_scale):
 
 def test_mage_dry_run_at_full_scale_plans_every_run_and_chromosome(mage_at_scale):
     workdir, extra = mage_at_scale
+    checked = read_tsv(workdir / mage_scale.CHECKED[0])
+    assert sum(row["input"].startswith("vcf ") for row in checked) == 23
     proc = run_snakemake(mage_scale.snakemake_args(workdir, extra, "-n", "--quiet", "rules"))
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts["download_fastq"] == counts["salmon_quant"] == 779
