@@ -48,6 +48,16 @@ def test_the_workflow_has_its_stages(rules):
         assert name in rules
 
 
+def test_the_report_only_rules_that_repeat_runs_omit_exist(rules):
+    # Snakemake ignores an --omit-from name that is no rule: a renamed rule would quietly stay.
+    from workdirs import REPORT_ONLY_RULES
+
+    assert sorted(set(REPORT_ONLY_RULES) - set(rules)) == []
+    assert sorted(name for name in rules if name.startswith("plot_")) == sorted(
+        name for name in REPORT_ONLY_RULES if name.startswith("plot_")
+    )
+
+
 def test_only_the_target_rule_runs_nothing(rules):
     assert sorted(name for name, rule in rules.items() if not _runs_something(rule)) == ["all"]
 

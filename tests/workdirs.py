@@ -13,6 +13,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = Path("resources/demo/generated")
+# Rules whose outputs only feed the Snakemake report: plots, MultiQC, the run's summary table
+# and the hidden-factor scan. Runs that repeat the demo to test something else (kill-and-resume,
+# SLURM) leave them out with OMIT_REPORT: none of what they compare comes from these, and each
+# repeat spent about a minute on them. tests/test_rule_completeness.py checks the names.
+REPORT_ONLY_RULES = (
+    "plot_mapping_rates", "plot_library_types", "plot_library_qc", "plot_expression_pca",
+    "plot_pvalue_qq", "plot_egenes_per_chromosome", "plot_lead_tss_distance",
+    "plot_credible_sets", "plot_afc_distribution", "plot_eqtl_results",
+    "scan_hidden_factor_counts", "run_multiqc", "summarize_run",
+)
+OMIT_REPORT = ("--omit-from", *REPORT_ONLY_RULES)
 
 
 def _merge(base: dict, overrides: dict) -> dict:
