@@ -8,7 +8,8 @@ for one gene in four, and 20 covariates (5 genotype-like PCs, 15 PEER-like facto
 maps it as rule map_cis_permutations does (kgpex.eqtl.cis.map_permutations): ``cis.map_cis``
 with ``maf_threshold`` 0.01, ``nperm`` --permutations (10,000, MAGE's maximum), ``window``,
 ``seed``, ``warn_monomorphic=False``, ``verbose=False``, torch threads set by
-``kgpex.eqtl.inputs.configure_torch``. A short warm-up (2 genes, 100 permutations) runs first, so
+``kgpex.eqtl.inputs.configure_torch``, and the permutation kernel of
+``kgpex.eqtl.permutation_kernel`` (``--kernel tensorqtl``: tensorQTL's own). A short warm-up (2 genes, 100 permutations) runs first, so
 CUDA start-up and kernel selection are not timed. --genes-subset maps only the first genes and
 projects the time to --genes (the per-gene work does not depend on how many genes there are).
 
@@ -41,6 +42,7 @@ the CPU wheel.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
@@ -159,6 +161,13 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=4, help="torch CPU threads (rule: 4)"
     )
+    parser.add_argument(
+        "--kernel",
+        choices=["kgpex", "tensorqtl"],
+        default="kgpex",
+        help="permutation kernel: kgpex.eqtl.permutation_kernel, as the rules use (default), "
+        "or tensorQTL's own calculate_cis_permutations",
+    )
     args = parser.parse_args()
 
     import torch
@@ -176,6 +185,7 @@ def main() -> None:
     from tensorqtl import cis
 
     from kgpex.eqtl.inputs import configure_torch
+    from kgpex.eqtl.permutation_kernel import fast_permutations
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     device = configure_torch(args.threads)
@@ -200,6 +210,11 @@ def main() -> None:
             pass
 
     def map_cis(n_genes: int, nperm: int) -> pd.DataFrame:
+        kernel = fast_permutations() if args.kernel == "kgpex" else contextlib.nullcontext()
+        with kernel:
+            return _map_cis(n_genes, nperm)
+
+    def _map_cis(n_genes: int, nperm: int) -> pd.DataFrame:
         return cis.map_cis(
             genotype_df,
             variant_df,
@@ -232,7 +247,7 @@ def main() -> None:
         peak = peak_tflops_for(torch.cuda.get_device_name(0))
     hits = int((res["pval_beta"] < 0.05 / args.genes).sum())
 
-    print(f"device: {device}; torch {torch.__version__}")
+    print(f"device: {device}; torch {torch.__version__}; permutation kernel: {args.kernel}")
     print(
         f"{len(res)} genes x {args.permutations:,} permutations: {elapsed:.1f} s; "
         f"{mean_variants:,.0f} variants per window tested (mean); "

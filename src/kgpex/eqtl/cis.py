@@ -17,6 +17,7 @@ from kgpex.eqtl.inputs import (
     _subset,
     _TensorqtlLog,
 )
+from kgpex.eqtl.permutation_kernel import fast_permutations
 from kgpex.eqtl.tables import (
     CIS_COLUMNS,
     INDEPENDENT_COLUMNS,
@@ -38,10 +39,11 @@ def map_permutations(inputs: CisInputs, window: int, maf: float, nperm: int,
         log.warning("%s: no gene with variants in its cis window", inputs.chrom)
         return empty_table(CIS_COLUMNS)
     phenotype_df, pos_df = _subset(inputs, genes)
-    res = cis.map_cis(inputs.genotype_df, inputs.variant_df, phenotype_df, pos_df,
-                      covariates_df=inputs.covariates_df, maf_threshold=maf, nperm=nperm,
-                      window=window, seed=seed, logger=_TensorqtlLog(), verbose=False,
-                      warn_monomorphic=False)  # one line per gene otherwise; they are dropped
+    with fast_permutations():
+        res = cis.map_cis(inputs.genotype_df, inputs.variant_df, phenotype_df, pos_df,
+                          covariates_df=inputs.covariates_df, maf_threshold=maf, nperm=nperm,
+                          window=window, seed=seed, logger=_TensorqtlLog(), verbose=False,
+                          warn_monomorphic=False)  # one line per gene otherwise; dropped
     res = res.reset_index()
     _log_untested(inputs, res["phenotype_id"], "permutation pass")
     return res[CIS_COLUMNS]
@@ -95,9 +97,10 @@ def map_independent(inputs: CisInputs, cis_genes: pd.DataFrame, fdr: float, wind
     # tensorQTL expects end_distance; a TSS phenotype has start == end.
     cis_df = cis_df.assign(end_distance=cis_df["start_distance"])
     phenotype_df, pos_df = _subset(inputs, genes)
-    res = cis.map_independent(inputs.genotype_df, inputs.variant_df, cis_df, phenotype_df, pos_df,
-                              covariates_df=inputs.covariates_df, maf_threshold=maf, fdr=fdr,
-                              fdr_col="qval", nperm=nperm, window=window, seed=seed,
-                              logger=_TensorqtlLog(), verbose=False)
+    with fast_permutations():
+        res = cis.map_independent(inputs.genotype_df, inputs.variant_df, cis_df, phenotype_df,
+                                  pos_df, covariates_df=inputs.covariates_df, maf_threshold=maf,
+                                  fdr=fdr, fdr_col="qval", nperm=nperm, window=window, seed=seed,
+                                  logger=_TensorqtlLog(), verbose=False)
     log.info("%s: %d independent signals in %d eGenes", inputs.chrom, len(res), len(genes))
     return res[INDEPENDENT_COLUMNS].reset_index(drop=True)
