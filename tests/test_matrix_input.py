@@ -478,24 +478,10 @@ READS_RULES = {"select_libraries", "aggregate_genes", "normalize_expression", "p
 
 
 def _workflow_rules(config: dict) -> dict:
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.enums import Quietness
-    from snakemake.settings.types import (
-        ConfigSettings,
-        OutputSettings,
-        ResourceSettings,
-        StorageSettings,
-    )
+    from workflow_api import parsed_rules
 
-    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-        workflow = api.workflow(
-            resource_settings=ResourceSettings(cores=1),
-            config_settings=ConfigSettings(config=config),
-            storage_settings=StorageSettings(),
-            snakefile=ROOT / "Snakefile",
-            workdir=ROOT,
-        )
-        return {rule.name: rule for rule in workflow._workflow.rules}
+    with parsed_rules(config) as rules:
+        return rules
 
 
 @pytest.mark.parametrize("kind", ["counts", "array"])

@@ -393,26 +393,9 @@ MATRIX = {"input": "matrix", "matrix": {"url": "https://www.ebi.ac.uk/matrix.tsv
     ids=["reads", "matrix", "no-afcn"],
 )
 def test_report_rules_follow_the_config(config, absent):
-    from pathlib import Path
+    from workflow_api import parsed_workflow
 
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.enums import Quietness
-    from snakemake.settings.types import (
-        ConfigSettings,
-        OutputSettings,
-        ResourceSettings,
-        StorageSettings,
-    )
-
-    root = Path(__file__).resolve().parents[1]
-    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-        workflow = api.workflow(
-            resource_settings=ResourceSettings(cores=1),
-            config_settings=ConfigSettings(config=config),
-            storage_settings=StorageSettings(),
-            snakefile=root / "Snakefile",
-            workdir=root,
-        )._workflow
+    with parsed_workflow(config) as workflow:
         defined = {rule.name for rule in workflow.rules} & REPORT_RULES
         outputs = workflow.globals["report_outputs"]()
         pca_inputs = set(workflow.globals["rules"].plot_expression_pca.rule.input.keys())

@@ -20,23 +20,10 @@ PINNED_IMAGE = re.compile(r"^docker://[\w./-]+:(?!latest$)[\w.+-]+$")
 
 @pytest.fixture(scope="module")
 def rules():
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import (
-        ConfigSettings,
-        OutputSettings,
-        ResourceSettings,
-        StorageSettings,
-    )
+    from workflow_api import parsed_rules
 
-    with SnakemakeApi(OutputSettings(quiet=True)) as api:
-        workflow = api.workflow(
-            resource_settings=ResourceSettings(cores=1),
-            config_settings=ConfigSettings(),
-            storage_settings=StorageSettings(),
-            snakefile=ROOT / "Snakefile",
-            workdir=ROOT,
-        )
-        yield {rule.name: rule for rule in workflow._workflow.rules}
+    with parsed_rules() as parsed:
+        yield parsed
 
 
 def _runs_something(rule) -> bool:

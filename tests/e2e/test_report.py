@@ -95,25 +95,12 @@ class Entry:
 def report_entries() -> list[Entry]:
     """Every output marked with report() in the workflow (Snakemake's API: the rules' output
     flags) that exists after the demo run, wildcards expanded over the files on disk."""
-    from snakemake.api import SnakemakeApi
     from snakemake.io import glob_wildcards
-    from snakemake.settings.types import (
-        ConfigSettings,
-        OutputSettings,
-        ResourceSettings,
-        StorageSettings,
-    )
+    from workflow_api import parsed_rules
 
     entries = []
-    with SnakemakeApi(OutputSettings(quiet=True)) as api:
-        workflow = api.workflow(
-            resource_settings=ResourceSettings(cores=1),
-            config_settings=ConfigSettings(),
-            storage_settings=StorageSettings(),
-            snakefile=ROOT / "Snakefile",
-            workdir=ROOT,
-        )
-        for rule in workflow._workflow.rules:
+    with parsed_rules() as rules:
+        for rule in rules.values():
             for output in rule.output:
                 flag = output.flags.get("report")
                 if flag is None:
