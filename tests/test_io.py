@@ -1,5 +1,6 @@
 """kgpex.common.io: atomic writes."""
 
+import gzip
 import os
 
 import pandas as pd
@@ -69,3 +70,17 @@ def test_open_text_goes_by_content_not_name(tmp_path):
     assert sha256_of(zipped) == hashlib.sha256(zipped.read_bytes()).hexdigest()
     with pytest.raises(KgpexError, match=r"gone.tsv: not found"):
         sha256_of(tmp_path / "gone.tsv")
+
+
+def test_read_text_tsv_keeps_text_and_names_an_unreadable_file(tmp_path):
+    from kgpex.common.io import read_text_tsv
+
+    table = tmp_path / "t.tsv.gz"
+    with gzip.open(table, "wt") as fh:
+        fh.write("id\tvalue\nA\t007\nB\t\n")
+    df = read_text_tsv(table, "test table")
+    assert df.to_dict("records") == [{"id": "A", "value": "007"}, {"id": "B", "value": ""}]
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    with pytest.raises(KgpexError, match=r"empty\.tsv: cannot read the test table"):
+        read_text_tsv(empty, "test table")

@@ -141,6 +141,18 @@ def open_text(path: str | os.PathLike, newline: str | None = None, what: str = "
     return open(path, newline=newline)
 
 
+def read_text_tsv(path: str | os.PathLike, what: str):
+    """A tab-separated table (plain or gzip) with every field kept as its text ("" for empty);
+    one line naming ``path`` and ``what`` when it cannot be read."""
+    import pandas as pd
+
+    try:
+        with open_text(path, what=what) as fh:
+            return pd.read_csv(fh, sep="\t", dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise KgpexError(f"{path}: cannot read the {what} ({err})") from err
+
+
 def sha256_of(path: str | os.PathLike) -> str:
     """The sha256 of a file, read in chunks; a missing file is a KgpexError."""
     if not Path(path).is_file():

@@ -55,7 +55,7 @@ import pandas as pd
 import scipy.stats
 
 from kgpex.common.errors import KgpexError
-from kgpex.common.io import open_text, write_table
+from kgpex.common.io import read_text_tsv, write_table
 from kgpex.effect_sizes import lead_variants
 
 log = logging.getLogger(__name__)
@@ -404,11 +404,7 @@ def read_lead_variants(path) -> pd.DataFrame:
 def read_groups(path, samples, group_column: str = "continental_group") -> pd.Series:
     """individual -> ``group_column`` from the individuals table, for every one of ``samples``."""
     path = Path(path)
-    try:
-        with open_text(path, what="individuals table") as fh:
-            df = pd.read_csv(fh, sep="\t", dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise KgpexError(f"{path}: cannot read individuals ({err})") from err
+    df = read_text_tsv(path, "individuals table")
     for column in ("individual", group_column):
         if column not in df.columns:
             raise KgpexError(f"{path}: column '{column}' missing")

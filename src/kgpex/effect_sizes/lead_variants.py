@@ -3,13 +3,11 @@ mage_finemapping_lead_variants: MAGE's 10 fine-mapping columns, one row per cred
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from kgpex.common.errors import KgpexError
-from kgpex.common.io import open_text
+from kgpex.common.io import read_text_tsv
 from kgpex.eqtl.mage_format import FINEMAPPING_COLUMNS
 
 LEAD_VARIANT_COLUMNS = list(FINEMAPPING_COLUMNS)
@@ -20,13 +18,7 @@ REQUIRED_FIELDS = ("variantChrom", "variantPosition", "variant_kgpID", "ensemblI
 def read_lead_variants(path) -> pd.DataFrame:
     """The table (plain or gzip), checked, every field kept as its text so that a table built on
     it repeats the 10 columns byte for byte."""
-    path = Path(path)
-    try:
-        with open_text(path, what="lead-variant table") as fh:
-            df = pd.read_csv(fh, sep="\t", dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise KgpexError(f"{path}: cannot read the lead-variant table ({err})") from err
-    return check_lead_variants(df, str(path))
+    return check_lead_variants(read_text_tsv(path, "lead-variant table"), str(path))
 
 
 def check_lead_variants(df: pd.DataFrame, label: str = "lead variants") -> pd.DataFrame:
