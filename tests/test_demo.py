@@ -457,7 +457,8 @@ def test_full_cohort_windows_and_population_structure(full_model):
     model = full_model
     panel_index = {s: k for k, s in enumerate(model.panel.samples)}
     cols = np.array([panel_index[i] for i in model.cohort.individuals])
-    # Variants a scan tests (cohort MAF >= 0.01) in each TSS +-1 Mb window: a few hundred to ~1500.
+    # Variants a scan tests (cohort MAF >= 0.01) in each TSS +-1 Mb window: a few hundred to
+    # ~2000 (up to ~1300 before the common exonic SNPs for the identity check came on top).
     counts = []
     for gene in model.reference.genes:
         if gene.chrom in model.variants:
@@ -465,7 +466,7 @@ def test_full_cohort_windows_and_population_structure(full_model):
             af = v.dosages(cols).mean(axis=1) / 2
             tested = np.minimum(af, 1 - af) >= 0.01
             counts.append(int((tested & (np.abs(v.pos - gene.tss) <= 1_000_000)).sum()))
-    assert 200 <= min(counts) and max(counts) <= 1_500
+    assert 200 <= min(counts) and max(counts) <= 2_000
     # Genotype PCs separate the continental groups.
     dosage = np.vstack([v.dosages(cols) for v in model.variants.values()]).astype(float)
     af = dosage.mean(axis=1) / 2

@@ -31,6 +31,8 @@ rule make_demo_cohort:
         ),
         run_table=f"{DEMO_DIR}/ena_filereport.tsv",
         truth=f"{DEMO_DIR}/truth_eqtls.tsv",
+        # The planted sample swap: runs whose reads are another individual's (identity.smk).
+        swaps=f"{DEMO_DIR}/truth_swaps.tsv",
     log:
         f"{LOGS}/make_demo_cohort/make_demo_cohort.log",
     conda:

@@ -171,3 +171,26 @@ def load_cohort(individuals_path: str | Path, runs_path: str | Path) -> Cohort:
         for acc, r in sorted(sheets.runs.items())
     ]
     return Cohort(people=people, runs=runs)
+
+
+def plan_swaps(spec: DemoSpec, seed: int, cohort: Cohort) -> dict[str, str]:
+    """Planted sample swaps: run -> the run whose reads it really carries (both directions).
+
+    Only runs of individuals with a single run are swapped, so a swap is never hidden by a
+    replicate of the same person. The sheets keep the labels; the labels are what is wrong.
+    """
+    per_individual: dict[str, list[str]] = {}
+    for r in cohort.runs:
+        per_individual.setdefault(r["individual"], []).append(r["run_accession"])
+    singles = sorted(runs[0] for runs in per_individual.values() if len(runs) == 1)
+    if 2 * spec.n_swapped_pairs > len(singles):
+        raise KgpexError(
+            f"demo spec: {spec.n_swapped_pairs} swapped pairs need {2 * spec.n_swapped_pairs} "
+            f"single-run individuals; the sheets have {len(singles)}"
+        )
+    rng = rng_for(seed, "swaps")
+    chosen = [singles[k] for k in rng.choice(len(singles), 2 * spec.n_swapped_pairs, replace=False)]
+    swaps = {}
+    for a, b in zip(chosen[0::2], chosen[1::2]):
+        swaps[a], swaps[b] = b, a
+    return swaps

@@ -17,6 +17,10 @@ pipeline keeps) hits a drawn target; the truth table records the realised value.
 eGenes are heterogeneous: in one continental group the effect has the opposite sign, which
 MAGE's genotype x group interaction test should find. Isoforms split a gene's molecules in fixed
 proportions; a library's reads follow molecules x effective length, and library size varies.
+
+The same model splits each gene's reads between the individual's haplotypes: a fragment comes
+from haplotype 1 with probability 2^(s . h1) / (2^(s . h1) + 2^(s . h2)) (``haplotype_shares``),
+1/2 for genes without a planted eQTL, so allelic imbalance agrees with the planted eQTLs.
 """
 
 from __future__ import annotations
@@ -71,6 +75,9 @@ class ExpressionPlan:
     read_pairs: dict[str, int]  # run -> read pairs
     fragment_probs: dict[str, np.ndarray]  # run -> probability of each transcript (GTF order)
     selected_runs: dict[str, str]  # individual -> the run with the most read pairs
+    # Share of each gene's molecules from haplotype 1 (the VCF's first allele), genes (GTF order)
+    # x individuals (cohort order).
+    first_haplotype_share: np.ndarray
 
     @property
     def n_single(self) -> int:
@@ -162,7 +169,7 @@ def plan_expression(
     log_reads = mean + np.log(np.bincount(gene_of_tx, frac_of_tx * eff_len, n_genes))
 
     groups = np.array([p.continental_group for p in cohort.people])  # people sorted as individuals
-    genetic, causal = _plant_eqtls(
+    genetic, causal, shares = _plant_eqtls(
         spec, rng, ref, variants, cohort_cols, groups, log_reads, non_genetic
     )
 
@@ -205,6 +212,7 @@ def plan_expression(
         read_pairs=read_pairs,
         fragment_probs=fragment_probs,
         selected_runs=selected,
+        first_haplotype_share=shares,
     )
 
 
@@ -215,6 +223,15 @@ def haplotype_expression(s: np.ndarray, hap1: np.ndarray, hap2: np.ndarray) -> n
     e1 = np.exp2((s * hap1).sum(axis=0))
     e2 = np.exp2((s * hap2).sum(axis=0))
     return np.log((e1 + e2) / 2)
+
+
+def haplotype_shares(s: np.ndarray, hap1: np.ndarray, hap2: np.ndarray) -> np.ndarray:
+    """Share of the molecules from haplotype 1, 2^(s.h1) / (2^(s.h1) + 2^(s.h2)), per individual
+    (arguments as for ``haplotype_expression``)."""
+    s = s[:, None] if s.ndim == 1 else s
+    e1 = np.exp2((s * hap1).sum(axis=0))
+    e2 = np.exp2((s * hap2).sum(axis=0))
+    return e1 / (e1 + e2)
 
 
 def _scale_to_variance(direction, hap1, hap2, target_var):
@@ -236,6 +253,7 @@ def _plant_eqtls(spec, rng, ref, variants, cohort_cols, groups, log_reads, non_g
     genes = ref.genes
     n_ind = len(cohort_cols)
     genetic = np.zeros((len(genes), n_ind))
+    first_share = np.full((len(genes), n_ind), 0.5)
     haps = {
         c: (v.haps[:, 2 * cohort_cols].astype(float), v.haps[:, 2 * cohort_cols + 1].astype(float))
         for c, v in variants.items()
@@ -329,6 +347,7 @@ def _plant_eqtls(spec, rng, ref, variants, cohort_cols, groups, log_reads, non_g
             t = _scale_to_variance(per_individual, h1, h2, var_genetic)
         effect = haplotype_expression(t * per_individual, h1, h2)
         genetic[k] = effect - effect.mean()
+        first_share[k] = haplotype_shares(t * per_individual, h1, h2)
         causal[k] = [
             CausalVariant(ids[g.chrom][j], float(t * d), flipped)
             for j, d in zip(picked, direction)
@@ -338,4 +357,4 @@ def _plant_eqtls(spec, rng, ref, variants, cohort_cols, groups, log_reads, non_g
             f"demo spec: could not plant all eGenes ({n_single} single, {n_double} double left); "
             "add genes or variants"
         )
-    return genetic, causal
+    return genetic, causal, first_share

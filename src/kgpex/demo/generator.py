@@ -12,6 +12,10 @@ Layout under ``out_dir`` (names match config/config.yaml):
                          effect_sizes: log2 aFC per causal variant, as aFC-n's model states it
                          (kgpex.demo.expression); heterogeneous_group: the continental group
                          where the effect is heterogeneous_effect_size instead (NA: none)
+    truth_swaps.tsv      run_accession labelled_individual true_individual: the planted sample
+                         swaps (DemoSpec.n_swapped_pairs pairs of single-run individuals), one
+                         row per swapped run; its reads (genotypes and expression) are the true
+                         individual's, while the sheets and the run table keep the labels
 
 Everything is written into a temporary sibling folder and renamed into place at the end, the
 run table last, so a killed generation never leaves a complete-looking cohort.
@@ -27,13 +31,21 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from kgpex.demo import spec as names
-from kgpex.demo.cohort import Cohort, load_cohort
+from kgpex.demo.cohort import Cohort, load_cohort, plan_swaps
 from kgpex.demo.expression import ExpressionPlan, plan_expression
 from kgpex.demo.genotypes import ChromVariants, Panel, build_panel, simulate_chromosome, write_vcf
-from kgpex.demo.reads import Transcriptome, fastq_bytes, simulate_pairs, write_fastq_gz
+from kgpex.demo.reads import (
+    Fragments,
+    Transcriptome,
+    draw_fragments,
+    fastq_bytes,
+    fragment_reads,
+    write_fastq_gz,
+)
 from kgpex.demo.reference import (
     Reference,
     build_reference,
@@ -45,6 +57,7 @@ from kgpex.demo.spec import DemoSpec, rng_for
 
 log = logging.getLogger("kgpex.demo")
 
+SWAP_COLUMNS = ("run_accession", "labelled_individual", "true_individual")
 RUN_TABLE_COLUMNS = (
     "run_accession",
     "sample_accession",
@@ -70,6 +83,16 @@ class DemoModel:
     panel: Panel
     variants: dict[str, ChromVariants]
     plan: ExpressionPlan
+    swaps: dict[str, str]  # run -> the run whose library (individual and expression) it carries
+
+    def source_run(self, run: str) -> str:
+        """The run whose individual and expression ``run``'s reads really come from."""
+        return self.swaps.get(run, run)
+
+    def swap_table(self) -> pd.DataFrame:
+        individual = {r["run_accession"]: r["individual"] for r in self.cohort.runs}
+        rows = [(run, individual[run], individual[src]) for run, src in sorted(self.swaps.items())]
+        return pd.DataFrame(rows, columns=list(SWAP_COLUMNS))
 
 
 def build_model(spec: DemoSpec, seed: int, cohort: Cohort) -> DemoModel:
@@ -77,7 +100,26 @@ def build_model(spec: DemoSpec, seed: int, cohort: Cohort) -> DemoModel:
     panel = build_panel(spec, seed, cohort)
     variants = {c: simulate_chromosome(spec, seed, c, reference, panel) for c in spec.chromosomes}
     plan = plan_expression(spec, seed, reference, cohort, panel, variants)
-    return DemoModel(spec, seed, cohort, reference, panel, variants, plan)
+    swaps = plan_swaps(spec, seed, cohort)
+    return DemoModel(spec, seed, cohort, reference, panel, variants, plan, swaps)
+
+
+def library(
+    model: DemoModel, run: str, transcriptome: Transcriptome
+) -> tuple[Fragments, tuple[np.ndarray, np.ndarray]]:
+    """The fragments and read codes (mates 1 and 2) of ``run``, with its own depth and error
+    rate but the individual and expression of its source run (itself unless swapped)."""
+    spec, plan = model.spec, model.plan
+    source = model.source_run(run)
+    individual = next(r["individual"] for r in model.cohort.runs if r["run_accession"] == source)
+    rng = rng_for(model.seed, "reads", run)
+    error_rate = rng.uniform(*spec.error_rate_range)
+    share = plan.first_haplotype_share[:, model.cohort.individuals.index(individual)]
+    frags = draw_fragments(
+        rng, transcriptome, plan.fragment_probs[source], plan.read_pairs[run], spec, share
+    )
+    alleles = transcriptome.alleles(model.variants, model.panel.samples.index(individual))
+    return frags, fragment_reads(rng, transcriptome, frags, spec, error_rate, alleles)
 
 
 def md5_of(path: Path) -> str:
@@ -107,7 +149,11 @@ def expected_outputs(out_dir: str | Path, runs: list[str], chromosomes: list[str
     for chrom in chromosomes:
         paths += [vcf_path(out_dir, chrom), Path(f"{vcf_path(out_dir, chrom)}.tbi")]
     paths += [fastq_path(out_dir, run, mate) for run in runs for mate in (1, 2)]
-    return paths + [out_dir / names.RUN_TABLE, out_dir / names.TRUTH_TABLE]
+    return paths + [
+        out_dir / names.RUN_TABLE,
+        out_dir / names.TRUTH_TABLE,
+        out_dir / names.SWAP_TABLE,
+    ]
 
 
 def library_name(individual: str, batch: str, replicate: int) -> str:
@@ -128,18 +174,14 @@ def _write_reference(model: DemoModel, tmp: Path) -> None:
 
 def _write_reads(model: DemoModel, tmp: Path, final_dir: Path) -> pd.DataFrame:
     spec, plan = model.spec, model.plan
-    transcriptome = Transcriptome.from_reference(model.reference)
+    transcriptome = Transcriptome.from_reference(model.reference, model.variants)
     sample_accession = {ind: f"SAMN9{k + 1:07d}" for k, ind in enumerate(model.cohort.individuals)}
     replicate_count: dict[str, int] = {}
     rows = []
     for run_row in model.cohort.runs:
         run, ind = run_row["run_accession"], run_row["individual"]
-        rng = rng_for(model.seed, "reads", run)
-        error_rate = rng.uniform(*spec.error_rate_range)
         n_pairs = plan.read_pairs[run]
-        mates = simulate_pairs(
-            rng, transcriptome, plan.fragment_probs[run], n_pairs, spec, error_rate
-        )
+        _, mates = library(model, run, transcriptome)
         md5s, sizes, urls = [], [], []
         for mate, codes in enumerate(mates, start=1):
             path = fastq_path(tmp, run, mate)
@@ -189,6 +231,7 @@ def write_model(model: DemoModel, out_dir: str | Path) -> list[Path]:
         log.info("writing reads of %d runs", len(model.cohort.runs))
         run_table = _write_reads(model, tmp, final_dir)
         model.plan.truth.to_csv(tmp / names.TRUTH_TABLE, sep="\t", index=False)
+        model.swap_table().to_csv(tmp / names.SWAP_TABLE, sep="\t", index=False)
         run_table.to_csv(tmp / names.RUN_TABLE, sep="\t", index=False)
 
         produced = expected_outputs(

@@ -9,6 +9,11 @@ bottlenecked groups makes allele frequencies differ, so genotype PCs separate th
 haplotypes take their local ancestry per block from Native American, European and African
 lineages. The panel holds the cohort plus panel-only samples, and some sites are common among
 the panel-only samples and monomorphic in the cohort.
+
+On top of those sites, common SNPs are planted in exons (``exonic_snps_per_kb``), so that RNA-seq
+reads show each individual's alleles at heterozygous sites. They are mutations on the same block
+genealogies, restricted to branches whose carriers make up a cohort MAF >= ``exonic_snp_min_maf``,
+and they draw from their own random stream, so the other sites stay as they were.
 """
 
 from __future__ import annotations
@@ -150,6 +155,22 @@ def _design_sites(rng, spec, chrom, genome):
     return records
 
 
+def _exonic_snp_positions(
+    rng: np.random.Generator, spec: DemoSpec, chrom: str, ref: Reference, taken: np.ndarray
+) -> np.ndarray:
+    """Sorted positions in the exons of ``chrom``'s genes, none inside ``taken`` (bool per base,
+    True where an existing record's REF lies)."""
+    exonic = np.zeros(len(ref.genome[chrom]), dtype=bool)
+    for gene in ref.genes:
+        if gene.chrom == chrom:
+            for tx in gene.transcripts:
+                for s, e in tx.exons:
+                    exonic[s - 1 : e] = True
+    n = min(rng.poisson(spec.exonic_snps_per_kb / 1000 * exonic.sum()), int(exonic.sum()))
+    pos = np.sort(rng.choice(np.flatnonzero(exonic), size=n, replace=False)) + 1
+    return pos[~taken[pos - 1]]
+
+
 def coalescent_tree(rng: np.random.Generator, leaf_pops: list[str]) -> tuple[list[int], np.ndarray]:
     """One genealogy of the leaves: (leaf set of each node as a bitmask, branch lengths).
 
@@ -209,12 +230,18 @@ def simulate_chromosome(
 
     # LD blocks, each with its own genealogy; AMR haplotypes draw their local ancestry per block.
     n_blocks = max(1, rng.poisson(len(genome) / (spec.ld_block_kb * 1000)))
-    block_of = np.searchsorted(np.sort(rng.integers(1, len(genome), n_blocks)), pos)
+    block_ends = np.sort(rng.integers(1, len(genome), n_blocks))
+    block_of = np.searchsorted(block_ends, pos)
     groups = [p.continental_group for p in panel.people for _ in (0, 1)]
     amr_pops, amr_weights = list(AMR_ANCESTRY), np.array(list(AMR_ANCESTRY.values()))
+
+    def genealogy(draw: np.random.Generator) -> tuple[list[int], np.ndarray]:
+        leaf_pops = [g if g != "AMR" else amr_pops[draw.choice(3, p=amr_weights)] for g in groups]
+        return coalescent_tree(draw, leaf_pops)
+
+    trees = {}  # kept for the exonic SNPs, which share the blocks' genealogies
     for block in np.unique(block_of):
-        leaf_pops = [g if g != "AMR" else amr_pops[rng.choice(3, p=amr_weights)] for g in groups]
-        clades, lengths = coalescent_tree(rng, leaf_pops)
+        clades, lengths = trees[block] = genealogy(rng)
         prob = lengths / lengths.sum()
         previous = None
         for i in np.flatnonzero(block_of == block):
@@ -235,17 +262,65 @@ def simulate_chromosome(
 
     keep = haps.sum(axis=1) > 0  # the panel holds only variants seen in it
     idx = np.flatnonzero(keep)
-    pos = pos[idx]
+    ref_alleles = [records[i][1] for i in idx]
+    alt_alleles = [records[i][2] for i in idx]
+    pos, haps = pos[idx], haps[idx]
+
+    # Common exonic SNPs, off every existing record's REF span (one record per position).
+    exonic_rng = rng_for(seed, "genotypes", chrom, "exonic")
+    taken = np.zeros(len(genome), dtype=bool)
+    for p, r in zip(pos, ref_alleles):
+        taken[p - 1 : p - 1 + len(r)] = True
+    ex_pos = _exonic_snp_positions(exonic_rng, spec, chrom, ref, taken)
+    ex_haps = _common_carriers(exonic_rng, spec, ex_pos, block_ends, trees, genealogy, panel)
+    ex_pos = ex_pos[ex_haps.sum(axis=1) > 0]  # blocks without a common branch plant nothing
+    ex_haps = ex_haps[ex_haps.sum(axis=1) > 0]
+    ex_ref = BASES[genome[ex_pos - 1]]
+    shift = exonic_rng.integers(1, 4, len(ex_pos))  # ALT: any base but REF
+    ex_alt = BASES[(genome[ex_pos - 1] + shift) % 4]
+    order = np.argsort(np.concatenate([pos, ex_pos]), kind="stable")
+    pos = np.concatenate([pos, ex_pos])[order]
+    haps = np.concatenate([haps, ex_haps])[order]
+    ref_alleles = np.array(ref_alleles + [chr(b) for b in ex_ref], dtype=object)[order].tolist()
+    alt_alleles = np.array(alt_alleles + [chr(b) for b in ex_alt], dtype=object)[order].tolist()
+
     same_as_prev = np.concatenate([[False], pos[1:] == pos[:-1]])
     same_as_next = np.concatenate([pos[:-1] == pos[1:], [False]])
     return ChromVariants(
         chrom=chrom,
         pos=pos,
-        ref=[records[i][1] for i in idx],
-        alt=[records[i][2] for i in idx],
+        ref=ref_alleles,
+        alt=alt_alleles,
         multiallelic=same_as_prev | same_as_next,
-        haps=haps[idx],
+        haps=haps,
     )
+
+
+def _common_carriers(rng, spec, positions, block_ends, trees, genealogy, panel) -> np.ndarray:
+    """Haplotypes (positions x panel haplotypes) of common SNPs: each is a mutation on a branch
+    of its block's genealogy, drawn by length among branches whose carriers give a cohort MAF of
+    at least ``spec.exonic_snp_min_maf``. Blocks without a genealogy yet get one from ``rng``."""
+    n_haps = 2 * len(panel.people)
+    haps = np.zeros((len(positions), n_haps), dtype=np.uint8)
+    cohort_cols = np.flatnonzero(np.repeat(panel.in_cohort, 2))
+    cohort_mask = sum(1 << int(c) for c in cohort_cols)
+    n_cohort = len(cohort_cols)
+    block_of = np.searchsorted(block_ends, positions)
+    for block in np.unique(block_of):
+        if block not in trees:
+            trees[block] = genealogy(rng)
+        clades, lengths = trees[block]
+        count = np.array([(c & cohort_mask).bit_count() for c in clades])
+        common = np.minimum(count, n_cohort - count) >= spec.exonic_snp_min_maf * n_cohort
+        weights = lengths * common
+        if weights.sum() == 0:
+            continue
+        for i in np.flatnonzero(block_of == block):
+            carriers = _bits_to_haplotypes(
+                clades[rng.choice(len(clades), p=weights / weights.sum())], n_haps
+            )
+            haps[i] = 1 - carriers if rng.random() < ALT_MAJOR_FRACTION else carriers
+    return haps
 
 
 def vcf_header(chrom_lengths: dict[str, int], samples: list[str]) -> str:

@@ -18,6 +18,7 @@ VCF_NAME = "DEMO_{chrom}.filtered.shapeit2-duohmm-phased.vcf.gz"
 FASTQ_DIR = "mirror/fastq"
 RUN_TABLE = "ena_filereport.tsv"
 TRUTH_TABLE = "truth_eqtls.tsv"
+SWAP_TABLE = "truth_swaps.tsv"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class DemoSpec:
     n_panel_only: int = 40
     variants_per_kb: float = 0.8
     ld_block_kb: float = 25.0  # mean length of a block sharing one genealogy: sets the LD range
+    # Common SNPs in exons on top of the sites above, so reads show each individual's alleles
+    # at enough heterozygous sites for an RNA-vs-genotype identity check (QTLtools mbv).
+    exonic_snps_per_kb: float = 2.0  # per kb of exonic sequence (union of a chromosome's exons)
+    exonic_snp_min_maf: float = 0.2  # cohort MAF of each exonic SNP: common, often heterozygous
     # Planted cis-eQTLs.
     n_single_egenes: int = 70
     n_double_egenes: int = 14
@@ -53,6 +58,8 @@ class DemoSpec:
     fragment_mean: float = 250.0
     fragment_sd: float = 40.0
     error_rate_range: tuple[float, float] = (0.002, 0.005)
+    # Sample swaps: pairs of single-run individuals whose runs carry each other's reads.
+    n_swapped_pairs: int = 1
 
     @property
     def chromosomes(self) -> list[str]:
