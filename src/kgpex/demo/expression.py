@@ -103,10 +103,14 @@ def library_sizes(spec: DemoSpec, seed: int, cohort: Cohort) -> dict[str, int]:
 def _candidate_snps(
     variants: ChromVariants, cohort_dosage: np.ndarray, min_maf: float
 ) -> np.ndarray:
-    """Records that may be causal: biallelic SNPs (not part of a split site), cohort MAF >= min_maf."""
+    """Records that may be causal: biallelic SNPs (not part of a split site), cohort MAF >= min_maf,
+    not the exonic SNPs planted for the identity check (so the planted eQTLs do not move when
+    those are added)."""
     af = cohort_dosage.mean(axis=1) / 2
     maf = np.minimum(af, 1 - af)
-    return np.flatnonzero(variants.is_snp & ~variants.multiallelic & (maf >= min_maf))
+    return np.flatnonzero(
+        variants.is_snp & ~variants.multiallelic & ~variants.exonic & (maf >= min_maf)
+    )
 
 
 def plan_expression(

@@ -65,6 +65,9 @@ class ChromVariants:
     alt: list[str]
     multiallelic: np.ndarray  # bool: record is one allele of a split multi-allelic site
     haps: np.ndarray  # uint8 (records x 2*samples): sample s has columns 2s, 2s+1
+    # bool: a common SNP planted in an exon for the identity check (never a causal variant, so
+    # the planted eQTLs are those the other sites give)
+    exonic: np.ndarray
 
     @property
     def ids(self) -> list[str]:
@@ -279,6 +282,7 @@ def simulate_chromosome(
     shift = exonic_rng.integers(1, 4, len(ex_pos))  # ALT: any base but REF
     ex_alt = BASES[(genome[ex_pos - 1] + shift) % 4]
     order = np.argsort(np.concatenate([pos, ex_pos]), kind="stable")
+    exonic = np.concatenate([np.zeros(len(pos), bool), np.ones(len(ex_pos), bool)])[order]
     pos = np.concatenate([pos, ex_pos])[order]
     haps = np.concatenate([haps, ex_haps])[order]
     ref_alleles = np.array(ref_alleles + [chr(b) for b in ex_ref], dtype=object)[order].tolist()
@@ -293,6 +297,7 @@ def simulate_chromosome(
         alt=alt_alleles,
         multiallelic=same_as_prev | same_as_next,
         haps=haps,
+        exonic=exonic,
     )
 
 
