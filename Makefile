@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 CORES ?= 2
 # Debian 12 packages the workflow calls when it runs without --sdm conda/apptainer.
-DEB_PACKAGES := salmon bcftools tabix samtools plink2 fastqtl fastqtl-doc sra-toolkit curl \
+DEB_PACKAGES := salmon rna-star qtltools qtltools-example bcftools tabix samtools plink2 fastqtl fastqtl-doc sra-toolkit curl \
                 r-base-core r-bioc-qvalue r-bioc-edger r-bioc-deseq2 r-bioc-tximport r-cran-susier python3-venv \
                 slurm-wlm munge openssl chromium
 

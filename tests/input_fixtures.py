@@ -136,6 +136,8 @@ def write_cohort(folder: Path, chroms=CHROMS) -> dict:
             "genome_url": "",
             "md5sums_url": "",
         },
+        # No genome: these cohorts test salmon's path (the demo config aligns).
+        "alignment": {"enabled": False},
         "genotypes": {
             "vcf_url": str(folder / "cohort_{chrom}.vcf.gz"),
             "vcf_url_chrX": "",

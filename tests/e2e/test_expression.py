@@ -29,16 +29,27 @@ def _matrix(results, name) -> pd.DataFrame:
     return pd.read_csv(_quants(results) / f"{name}.{TAG}.bed.gz", sep="\t", index_col=3)
 
 
+def _swapped_labels() -> set[str]:
+    """The labelled individuals of the demo's planted swap: their only runs carry another
+    individual's reads, and the demo's identity.on_mismatch: exclude leaves them out."""
+    swaps = pd.read_csv(DEMO / "generated" / "truth_swaps.tsv", sep="\t", dtype=str)
+    return set(swaps["labelled_individual"])
+
+
 @pytest.fixture(scope="module")
 def individuals():
-    return sorted(pd.read_csv(DEMO / "individuals.tsv", sep="\t", dtype=str)["individual"])
+    """The sheet's individuals with a library kept: all but the planted swap's two."""
+    sheet = pd.read_csv(DEMO / "individuals.tsv", sep="\t", dtype=str)["individual"]
+    excluded = _swapped_labels()
+    assert len(excluded) == 2 and excluded <= set(sheet)
+    return sorted(set(sheet) - excluded)
 
 
 @pytest.mark.parametrize("name", MATRICES)
 def test_matrix_samples_are_the_individuals(demo_run, individuals, name):
     bed = _matrix(demo_run, name)
     assert list(bed.columns[:3]) == ["#Chr", "start", "end"]
-    assert list(bed.columns[3:]) == individuals  # exactly the sheet's individuals, sorted
+    assert list(bed.columns[3:]) == individuals  # the sheet's individuals, sorted
     assert set(bed["#Chr"]) <= EXPRESSION_CHROMS  # chrM genes of the demo are dropped
     assert (bed["end"] - bed["start"] == 1).all()
     assert not bed.iloc[:, 3:].isna().any().any()
@@ -117,7 +128,11 @@ def test_run_status_accounts_for_every_run_of_the_run_table(demo_run):
     kept = status[status["status"].isin(["used", "pooled"])]
     assert sorted(set(kept["library"])) == sorted(choice["library"])
     not_chosen = status[status["status"] == "replicate not chosen"]
-    assert len(not_chosen) == len(table) - len(choice)  # one run per demo library
+    # One run per demo library: every run is kept, a replicate not chosen, or excluded by the
+    # identity check (the planted swap's two).
+    by_identity = status[status["detail"].str.startswith("identity check: ", na=False)]
+    assert len(by_identity) == 2 and set(by_identity["status"]) == {"excluded"}
+    assert len(not_chosen) + len(by_identity) == len(table) - len(choice)
     assert not set(not_chosen["library"]) & set(choice["library"])
 
 

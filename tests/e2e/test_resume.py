@@ -42,16 +42,18 @@ CORES = os.environ.get("KGPEX_TEST_CORES", "2")
 # Where the run is killed: while a job of one of these rules runs (download, quantification,
 # genotype preparation, cis-eQTL mapping). Each run is killed as soon as a job of a rule not yet
 # killed starts, so each kill point is met even where the scheduler interleaves the stages.
-KILL_RULES = ("download_fastq", "salmon_quant", "cohort_genotypes", "map_cis_permutations")
-# Seconds between a job's start and the kill: long enough that the job is writing.
-KILL_DELAY = {"download_fastq": 0.5, "salmon_quant": 1.5, "cohort_genotypes": 1.0,
-              "map_cis_permutations": 3.0}
+KILL_RULES = ("download_fastq", "salmon_quant", "star_align", "cohort_genotypes",
+              "map_cis_permutations")
+# Seconds between a job's start and the kill: long enough that the job is writing (star_align:
+# STAR is mapping or sorting; a library of 2,000 pairs in one pass takes ~1 s).
+KILL_DELAY = {"download_fastq": 0.5, "salmon_quant": 1.5, "star_align": 0.7,
+              "cohort_genotypes": 1.0, "map_cis_permutations": 3.0}
 SEGMENT_TIMEOUT = 3000
 # Results that are not tables and differ between runs by design: the provenance record
 # (versions, checkout state). Plots live outside QTL_results.
 NOT_COMPARED = {"provenance.json"}
 # Outputs of the rules Snakemake reaches through the checkpoint resolve_samples.
-CHECKPOINT_FED = re.compile(r"results/DEMO/(download|salmon)/")
+CHECKPOINT_FED = re.compile(r"results/DEMO/(download|salmon|alignment|identity/mbv)/")
 JOB_START = re.compile(r"^(?:local)?rule (\w+):$", re.MULTILINE)
 
 
@@ -82,7 +84,8 @@ def whole_file_problem(path: Path) -> str | None:
     name = path.name
     data_check = None
     try:
-        if name.endswith((".gz", ".tbi")):
+        # BAMs are BGZF: gzip reads them to the end, or fails on a cut-short block.
+        if name.endswith((".gz", ".tbi", ".bam")):
             with gzip.open(path, "rb") as fh:
                 while fh.read(1 << 20):
                     pass
@@ -94,7 +97,7 @@ def whole_file_problem(path: Path) -> str | None:
             json.loads(path.read_text())
         elif name.endswith(".png"):
             data_check = path.read_bytes()[-8:-4] == b"IEND"
-        elif name.endswith((".tsv", ".sf", ".txt", ".bed", ".pvar", ".psam")):
+        elif name.endswith((".tsv", ".sf", ".txt", ".bed", ".pvar", ".psam", ".out", ".tab")):
             data = path.read_bytes()
             data_check = bool(data) and data.endswith(b"\n")
     except Exception as err:  # any reader error means the file is not whole
@@ -106,12 +109,15 @@ def whole_file_problem(path: Path) -> str | None:
 
 def check_complete_outputs_whole(workdir: Path) -> int:
     """Every result file without an incomplete marker reads back whole; return how many were
-    checked. Hidden '.name.*.partial' files are atomic writes cut short: never final names."""
+    checked."""
     marked = incomplete_outputs(workdir)
     problems, checked = [], 0
     for path in sorted((workdir / "results").rglob("*")):
         rel = str(path.relative_to(workdir))
-        if not path.is_file() or path.name.startswith(".") or "salmon_index" in path.parts:
+        # A hidden file or folder is a job's work in progress (an atomic write, STAR's work
+        # folder), never a final name.
+        hidden = any(part.startswith(".") for part in path.relative_to(workdir).parts)
+        if not path.is_file() or hidden or "salmon_index" in path.parts:
             continue
         if rel in marked or any(rel.startswith(m.rstrip("/") + "/") for m in marked):
             continue
@@ -160,8 +166,15 @@ def mage_files(results: Path) -> dict[str, Path]:
             if p.is_file() and p.name not in NOT_COMPARED}
 
 
+# Kill-and-resume covers STAR, not the identity calls (tests/e2e/test_identity.py): one pass
+# over 2,000 pairs per library keeps the repeat short, and report keeps every library whatever
+# the shallower alignments say.
+RESUME_CONFIG = {"alignment": {"two_pass": False, "max_read_pairs": 2000},
+                 "identity": {"on_mismatch": "report"}}
+
+
 def test_kill_and_resume_reproduces_the_uninterrupted_outputs(demo_run, tmp_path):
-    workdir = scratch_workdir(tmp_path / "resume")
+    workdir = scratch_workdir(tmp_path / "resume", RESUME_CONFIG)
     unlock, resume = resume_command(workdir)
     remaining = set(KILL_RULES)
     killed_in = []
@@ -182,8 +195,9 @@ def test_kill_and_resume_reproduces_the_uninterrupted_outputs(demo_run, tmp_path
     print(f"kill points exercised: {len(killed_in)} ({', '.join(killed_in)})")
     assert sorted(killed_in) == sorted(KILL_RULES), f"kill points met: {killed_in}"
     # Snakemake 9.27.1 does not recheck the incomplete markers of jobs it finds through a
-    # checkpoint (download_fastq and salmon_quant, behind resolve_samples): a job killed after its
-    # files were in place keeps its markers, and its files are used. Those two rules rename
+    # checkpoint (download_fastq, salmon_quant, star_align and mbv_library, behind
+    # resolve_samples): a job killed after its files were in place keeps its markers, and its
+    # files are used. Those rules rename
     # whole, verified outputs into place, so such files must read back whole (and every quant.sf
     # is compared with the uninterrupted run's below).
     left = incomplete_outputs(workdir)
@@ -197,8 +211,10 @@ def test_kill_and_resume_reproduces_the_uninterrupted_outputs(demo_run, tmp_path
     check_quantifications_agree(resumed, demo_run)
 
     # The uninterrupted run, from the same quantifications.
-    clean = scratch_workdir(tmp_path / "uninterrupted")
-    for part in ("samples", "preflight", "reference", "salmon"):
+    clean = scratch_workdir(tmp_path / "uninterrupted", RESUME_CONFIG)
+    # The alignments' records and identity calls too: the BAMs are temporary, so aligning again
+    # would mean downloading again (the identity calls are compared through run_status.tsv).
+    for part in ("samples", "preflight", "reference", "salmon", "alignment", "identity"):
         link_tree(resumed / part, clean / "results" / "DEMO" / part)
     cmd = [sys.executable, "-m", "snakemake",
            *snakemake_args(clean, "--cores", CORES, "--rerun-triggers", "mtime", *OMIT_REPORT)]
@@ -206,6 +222,7 @@ def test_kill_and_resume_reproduces_the_uninterrupted_outputs(demo_run, tmp_path
                           timeout=SEGMENT_TIMEOUT)
     assert proc.returncode == 0, proc.stderr[-6000:]
     assert "rule salmon_quant:" not in proc.stderr, "the clean run quantified again"
+    assert "rule star_align:" not in proc.stderr, "the clean run aligned again"
     assert "rule map_cis_permutations:" in proc.stderr, "the clean run did not map"
 
     expected = mage_files(clean / "results" / "DEMO")

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.e2e
 # Rules without an action run in the Snakemake process itself, never on the cluster.
 LOCAL_RULES = {"all"}
 MAGE_OUTPUTS = Path("QTL_results")
-GROUPED = {"download_fastq", "download_fastq_single", "salmon_quant"}
+GROUPED = {"download_fastq", "download_fastq_single", "salmon_quant", "star_align", "mbv_library"}
 PROVENANCE = "provenance.json"
 
 
@@ -58,10 +58,19 @@ def slurm_demo(demo_run, slurm_cluster: SlurmCluster, tmp_path_factory) -> Slurm
     results = workdir / "results" / demo_run.name
     # The samples, the input checks and the reference too: were they remade, the index
     # would be newer than every quantification (all would run again).
-    for part in ("samples", "preflight", "reference"):
+    # The STAR index, the het-SNP splits and the identity SNP panel too, for the same reason.
+    for part in ("samples", "preflight", "reference", "alignment/reference", "alignment/het_snps"):
         link_tree(demo_run / part, results / part)
+    for name in ("common_exonic_snps.vcf.gz", "common_exonic_snps.vcf.gz.tbi"):
+        link_tree(demo_run / "identity" / name, results / "identity" / name)
+    # A chosen library's quantification, alignment records and mbv table: the others (the
+    # replicates not chosen, and runs the identity check excluded) are downloaded, quantified,
+    # aligned and checked again on SLURM, in one group job each.
     for run in sorted(chosen):
         link_tree(demo_run / "salmon" / run, results / "salmon" / run)
+        link_tree(demo_run / "alignment" / run, results / "alignment" / run)
+        link_tree(demo_run / "identity" / "mbv" / f"{run}.txt",
+                  results / "identity" / "mbv" / f"{run}.txt")
     started = time.monotonic()
     proc = snakemake(
         *snakemake_args(

@@ -155,6 +155,26 @@ def per_library(pattern):
     return inputs
 
 
+@functools.lru_cache(maxsize=4)
+def _resolved_columns(path, mtime, key, column):
+    # Read once per version of the sheet, not once per job.
+    return {row[key]: row[column] for row in kgpex_sheets.read_tsv(path)}
+
+
+def cohort_run_individuals():
+    """Run -> its labelled individual, from the resolved runs.tsv (after resolve_samples)."""
+    runs_tsv = checkpoint_output(checkpoints.resolve_samples).runs
+    return _resolved_columns(
+        runs_tsv, os.path.getmtime(runs_tsv), "run_accession", "individual"
+    )
+
+
+def cohort_sexes():
+    """Individual -> sex, from the resolved individuals.tsv (after resolve_samples)."""
+    path = checkpoint_output(checkpoints.resolve_samples).individuals
+    return _resolved_columns(path, os.path.getmtime(path), "individual", "sex")
+
+
 def library_runs(library):
     """The runs salmon quantifies together as ``library``."""
     runs = cohort_library_runs().get(library)

@@ -12,6 +12,8 @@ if EXPRESSION_INPUT == "reads":
 
     rule select_libraries:
         input:
+            # Each run's identity verdict (identity.smk), when alignment is on.
+            **({"identity": IDENTITY_TABLE} if ALIGNMENT_ON else {}),
             lib_format=per_library(SALMON_LIB_FORMAT),
             meta_info=per_library(SALMON_META_INFO),
             runs=RESOLVED_RUNS,
@@ -34,6 +36,7 @@ if EXPRESSION_INPUT == "reads":
             runtime=10,
         params:
             requested_format=SALMON_LIBTYPE,
+            on_mismatch=config["identity"]["on_mismatch"],
         script:
             "../scripts/select_libraries.py"
 

@@ -17,8 +17,8 @@ rule download_vcf:
         lambda wildcards: VCF_LOCAL_INPUTS[wildcards.chrom],
         inputs_checked=AFTER_INPUTS_CHECKED,
     output:
-        vcf=f"{GENOTYPES}/vcf/{{chrom}}.vcf.gz",
-        tbi=f"{GENOTYPES}/vcf/{{chrom}}.vcf.gz.tbi",
+        vcf=GENOTYPE_VCF,
+        tbi=f"{GENOTYPE_VCF}.tbi",
     log:
         f"{LOGS}/download_vcf/{{chrom}}.log",
     conda:

@@ -60,6 +60,18 @@ SALMON_QUANT = f"{SALMON}/quant.sf"
 SALMON_LIB_FORMAT = f"{SALMON}/lib_format_counts.json"
 SALMON_META_INFO = f"{SALMON}/aux_info/meta_info.json"
 
+# alignment.smk: each library's STAR outputs ({library} is a wildcard), named as MAGE's
+# ({library}.Aligned.sortedByCoord.out.bam); kgpex.alignment.star.library_outputs names them.
+ALIGNMENT = f"{RESULTS}/alignment"
+STAR_LIBRARY = f"{ALIGNMENT}/{{library}}/{{library}}"
+STAR_BAM = f"{STAR_LIBRARY}.Aligned.sortedByCoord.out.bam"
+STAR_BAI = f"{STAR_BAM}.bai"
+STAR_LOG_FINAL = f"{STAR_LIBRARY}.Log.final.out"
+
+# identity.smk: QTLtools mbv per library, and the call per run that select_libraries reads.
+IDENTITY = f"{RESULTS}/identity"
+IDENTITY_TABLE = f"{IDENTITY}/identity.tsv"
+
 # expression.smk (reads) or matrix_input.smk (matrix): either entry point writes these names.
 INVERSE_NORMAL_BED = f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz"
 INVERSE_NORMAL_TBI = f"{INVERSE_NORMAL_BED}.tbi"
@@ -79,6 +91,8 @@ GENE_FILTER = f"{RESULTS}/expression/gene_filter.tsv.gz"
 
 # genotypes.smk: each chromosome's cohort genotypes ({chrom} is a wildcard) and genotype PCs.
 GENOTYPES = f"{RESULTS}/genotypes"
+# download_vcf's copy of the config's VCF per chromosome (the NYGC panel, every sample).
+GENOTYPE_VCF = f"{GENOTYPES}/vcf/{{chrom}}.vcf.gz"
 GENOTYPE_PFILES = {
     ext: f"{GENOTYPES}/{{chrom}}.{ext}" for ext in ("pgen", "pvar", "psam")
 }

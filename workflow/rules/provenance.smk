@@ -15,6 +15,7 @@ PROVENANCE_FILE = "provenance.json"
 # report_outputs) are defined by now. Lambdas: rule files must not define functions (lint).
 stage_outputs = lambda: (
     expression_outputs()
+    + identity_outputs()
     + genotype_outputs()
     + eqtl_outputs()
     + effect_size_outputs()

@@ -13,6 +13,7 @@ from kgpex.expression.libraries import (
     library_types_table,
     salmon_library_info,
 )
+from kgpex.identity.mbv import apply_policy, describe, read_identity_table
 from kgpex.samples.libraries import RUN_STATUS_COLUMNS, final_statuses
 from kgpex.samples.resolve import read_resolved_runs
 from kgpex.samples.sheets import read_tsv
@@ -31,6 +32,16 @@ def main(snakemake):
         individuals[row["library"]] = row["individual"]
         batches.setdefault(row["library"], set()).add(row["batch"])
     libraries = sorted(runs)  # per_library's order
+    # The identity check (alignment on): identity.on_mismatch stops here, before any matrix,
+    # or leaves the flagged runs' libraries out of the choice (exclude), or only reports.
+    identity, flagged = None, set()
+    if snakemake.input.get("identity"):
+        calls = read_identity_table(snakemake.input.identity)
+        identity = {run_acc: describe(row) for run_acc, row in calls.items()}
+        flagged = set(apply_policy(list(calls.values()), snakemake.params.on_mismatch))
+        for run_acc in sorted(flagged):
+            log.warning("run %s left out: identity check %s", run_acc, identity[run_acc])
+    flagged_libraries = {sheet[acc]["library"] for acc in flagged}
     infos = [
         salmon_library_info(lib, fmt, meta)
         for lib, fmt, meta in zip(libraries, snakemake.input.lib_format, snakemake.input.meta_info)
@@ -45,20 +56,30 @@ def main(snakemake):
                 row.library, row.percent_mapped, row.compatible_fragment_ratio, row.salmon_format,
             )
     log.info("salmon library types: %s", types["salmon_format"].value_counts().to_dict())
+    candidates = types[~types["library"].isin(flagged_libraries)]
     choice = choose_libraries(
         pd.DataFrame(
             {
-                "library": types["library"],
-                "individual": [individuals[lib] for lib in types["library"]],
-                "runs": types["runs"],
-                "num_processed": types["num_processed"],
+                "library": candidates["library"],
+                "individual": [individuals[lib] for lib in candidates["library"]],
+                "runs": candidates["runs"],
+                "num_processed": candidates["num_processed"],
             }
         )
     )
     for row in choice[choice["n_libraries"] > 1].itertuples():
         log.info("%s: kept %s of %s", row.individual, row.library, row.libraries_considered)
     statuses = pd.DataFrame(
-        final_statuses(read_tsv(snakemake.input.mapping), set(choice["library"])),
+        final_statuses(
+            read_tsv(snakemake.input.mapping),
+            set(choice["library"]),
+            identity=identity,
+            identity_excluded={
+                row["run_accession"]
+                for row in read_tsv(snakemake.input.mapping)
+                if row["library"] in flagged_libraries
+            },
+        ),
         columns=list(RUN_STATUS_COLUMNS),
     )
     log.info(

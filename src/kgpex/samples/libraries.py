@@ -206,10 +206,17 @@ def check_layouts(runs: list[dict], layouts: dict[str, str]) -> None:
         seen.setdefault(library, (run, layout))
 
 
-def final_statuses(mapping: list[dict], chosen_libraries: set[str]) -> list[dict]:
+def final_statuses(
+    mapping: list[dict],
+    chosen_libraries: set[str],
+    identity: dict[str, str] | None = None,
+    identity_excluded: frozenset[str] | set[str] = frozenset(),
+) -> list[dict]:
     """run_status.tsv: run_mapping.tsv's rows with each ``replicate`` settled by the library
     select_libraries kept (``used``/``pooled`` when its library was kept, else ``replicate not
-    chosen``)."""
+    chosen``), and each run's identity verdict (``identity``: run -> verdict in words; ``not
+    checked`` without alignment). Runs in ``identity_excluded`` (identity.on_mismatch: exclude)
+    are ``excluded`` with their verdict as the reason."""
     lanes: dict[str, int] = defaultdict(int)
     for row in mapping:
         if row["status"] in (USED, POOLED, REPLICATE):
@@ -219,8 +226,11 @@ def final_statuses(mapping: list[dict], chosen_libraries: set[str]) -> list[dict
         status, detail = row["status"], ""
         if status not in STATUSES:
             raise KgpexError(f"run {row['run_accession']}: status '{status}' is not one of {', '.join(STATUSES)}")
+        verdict = "not checked" if identity is None else identity.get(row["run_accession"], "")
         if status == EXCLUDED:
             detail = row["evidence"]
+        elif row["run_accession"] in identity_excluded:
+            status, detail = EXCLUDED, f"identity check: {verdict}"
         elif row["library"] not in chosen_libraries:
             if status != REPLICATE:
                 raise KgpexError(
@@ -238,9 +248,11 @@ def final_statuses(mapping: list[dict], chosen_libraries: set[str]) -> list[dict
                 "individual": row["individual"],
                 "library": row["library"],
                 "detail": detail,
+                # Runs excluded before alignment (by resolve_samples) were never checked.
+                "identity": verdict or "not checked",
             }
         )
     return out
 
 
-RUN_STATUS_COLUMNS = ("run_accession", "status", "individual", "library", "detail")
+RUN_STATUS_COLUMNS = ("run_accession", "status", "individual", "library", "detail", "identity")
