@@ -4,7 +4,7 @@ Builds the STAR index of the demo genome once, then for ``--libraries`` runs (ea
 individual's library): the individual's heterozygous SNPs (bcftools +split, then
 kgpex.alignment.het_snps.personal_vcf), STAR two-pass with WASP tags through
 kgpex.alignment.star.align_library, and QTLtools mbv (kgpex.identity.mbv.run_mbv) against the
-cohort's common exonic SNPs (biallelic, MAF >= 0.05, inside GTF exons, autosomes; bcftools).
+cohort's common exonic SNPs (kgpex.identity.snps, as rule identity_snps builds them).
 
 Printed per library and in one summary block: STAR seconds per million read pairs, STAR's peak
 RSS (each library aligned in its own forked process, whose RUSAGE_CHILDREN holds STAR, samtools
@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from kgpex.alignment import het_snps, star
 from kgpex.identity import mbv
+from kgpex.identity.snps import common_exonic_snps
 
 DEMO = ROOT / "resources" / "demo" / "generated"
 
@@ -93,40 +94,6 @@ def in_child(target, *args):
     return result, maxrss
 
 
-def exon_regions(gtf: Path, dest: Path) -> None:
-    """Merged autosomal exons of the GTF as a bcftools regions file (1-based, inclusive)."""
-    exons = {}
-    with gzip.open(gtf, "rt") as fh:
-        for line in fh:
-            f = line.split("\t", 5)
-            if line.startswith("#") or len(f) < 5 or f[2] != "exon":
-                continue
-            if f[0].removeprefix("chr") in {str(n) for n in range(1, 23)}:
-                exons.setdefault(f[0], []).append((int(f[3]), int(f[4])))
-    with open(dest, "w") as out:
-        for contig in sorted(exons):
-            merged = []
-            for start, end in sorted(exons[contig]):
-                if merged and start <= merged[-1][1] + 1:
-                    merged[-1][1] = max(merged[-1][1], end)
-                else:
-                    merged.append([start, end])
-            out.writelines(f"{contig}\t{s}\t{e}\n" for s, e in merged)
-
-
-def common_exonic_vcf(vcfs: list[Path], regions: Path, dest: Path) -> int:
-    parts = []
-    for vcf in vcfs:
-        part = dest.parent / f"common.{vcf.name}"
-        sh(f"bcftools view --no-version -m2 -M2 -v snps -q 0.05:minor -T {regions} -Oz "
-           f"-o {part} {vcf}")  # fmt: skip
-        parts.append(str(part))
-    sh(f"bcftools concat --no-version -Oz -o {dest} {' '.join(parts)} && tabix -f -p vcf {dest}")
-    out = subprocess.run(["bash", "-c", f"bcftools view -H {dest} | wc -l"], capture_output=True,
-                         text=True, check=True)  # fmt: skip
-    return int(out.stdout)
-
-
 def align_one(index, mates, run, outputs, het_vcf, threads, max_pairs, work, log_path):
     with open(log_path, "w") as log_fh:
         return star.align_library(index, mates, run, outputs, het_vcf, threads, max_pairs, True,
@@ -170,9 +137,11 @@ def main() -> None:
     index_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    regions = work / "exons.tsv"
-    exon_regions(gtf, regions)
-    n_common = common_exonic_vcf(vcfs, regions, work / "common_exonic.vcf.gz")
+    # The panel rule identity_snps builds: the cohort's common biallelic exonic autosomal SNPs.
+    autosomes = [c for c in (v.name.split("_")[1].split(".")[0] for v in vcfs) if c != "chrX"]
+    n_common = common_exonic_snps([v for v in vcfs if v.name.split("_")[1].split(".")[0]
+                                   in autosomes], gtf, sorted(sexes), autosomes, 0.05,
+                                  work / "common_exonic.vcf.gz")  # fmt: skip
     common_s = time.perf_counter() - t0
 
     samples = work / "samples.txt"
