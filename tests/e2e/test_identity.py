@@ -89,7 +89,8 @@ def _scratch_with_demo_results(demo_run, workdir, parts):
 def test_a_second_swap_in_a_scratch_run_flags_exactly_those_runs(demo_run, tmp_path):
     workdir = scratch_workdir(tmp_path / "second_swap")
     results = _scratch_with_demo_results(
-        demo_run, workdir, ("samples", "preflight", "reference", "alignment", "identity")
+        demo_run, workdir,
+        ("samples", "preflight", "reference", "alignment", "identity", "genotypes/vcf"),
     )
     # Two matched runs of individuals sequenced once: exchange their labels in the runs sheet.
     sheet_path = workdir / "resources" / "demo" / "runs.tsv"

@@ -25,9 +25,11 @@ from workdirs import link_tree, scratch_workdir
 pytestmark = pytest.mark.e2e
 
 CORES = os.environ.get("KGPEX_TEST_CORES", "2")
-# With the alignments' records and identity calls: without them the BAMs (temporary) would be
-# made again, and their FASTQs downloaded again, which would redo the quantifications too.
-RESTORED = ("samples", "preflight", "reference", "salmon", "alignment", "identity")
+# With the alignments' records, the identity calls and the downloaded VCFs they were made from:
+# without them the BAMs (temporary) would be made again, and their FASTQs downloaded again,
+# which would redo the quantifications too.
+RESTORED = ("samples", "preflight", "reference", "salmon", "alignment", "identity",
+            "genotypes/vcf")
 GUARD_LINE = re.compile(
     r"^kgpex: the run ended with (\d+) of the (\d+) final outputs of rule all not written: "
     r".*rerun the same command$",

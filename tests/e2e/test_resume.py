@@ -9,8 +9,9 @@ time can be equal byte for byte. Hence two checks:
   the uninterrupted demo_run's within salmon's noise: same transcripts, gene-level NumReads
   within 0.05 reads (measured: 0.002);
 - a clean, uninterrupted run in another scratch directory that starts from the resumed run's
-  quantifications (samples, input checks, reference and salmon/ hard-linked; everything else recomputed:
-  genotypes, expression, covariates, mapping, fine-mapping) writes the same MAGE-style tables
+  quantifications (samples, input checks, reference, salmon/, the alignment records, identity
+  calls and downloaded VCFs hard-linked; everything else recomputed: genotypes, expression,
+  covariates, mapping, fine-mapping) writes the same MAGE-style tables
   byte for byte. This is also the "two clean runs give the same bytes" check for everything
   downstream of salmon.
 
@@ -212,9 +213,11 @@ def test_kill_and_resume_reproduces_the_uninterrupted_outputs(demo_run, tmp_path
 
     # The uninterrupted run, from the same quantifications.
     clean = scratch_workdir(tmp_path / "uninterrupted", RESUME_CONFIG)
-    # The alignments' records and identity calls too: the BAMs are temporary, so aligning again
-    # would mean downloading again (the identity calls are compared through run_status.tsv).
-    for part in ("samples", "preflight", "reference", "salmon", "alignment", "identity"):
+    # The alignments' records, identity calls and the VCFs they come from too: the BAMs are
+    # temporary, so aligning again would mean downloading again (the identity calls are
+    # compared through run_status.tsv).
+    for part in ("samples", "preflight", "reference", "salmon", "alignment", "identity",
+                 "genotypes/vcf"):
         link_tree(resumed / part, clean / "results" / "DEMO" / part)
     cmd = [sys.executable, "-m", "snakemake",
            *snakemake_args(clean, "--cores", CORES, "--rerun-triggers", "mtime", *OMIT_REPORT)]

@@ -58,8 +58,10 @@ def slurm_demo(demo_run, slurm_cluster: SlurmCluster, tmp_path_factory) -> Slurm
     results = workdir / "results" / demo_run.name
     # The samples, the input checks and the reference too: were they remade, the index
     # would be newer than every quantification (all would run again).
-    # The STAR index, the het-SNP splits and the identity SNP panel too, for the same reason.
-    for part in ("samples", "preflight", "reference", "alignment/reference", "alignment/het_snps"):
+    # The STAR index, the het-SNP splits, the identity SNP panel and the downloaded VCFs they
+    # come from too, for the same reason (a VCF downloaded anew would redo every alignment).
+    for part in ("samples", "preflight", "reference", "alignment/reference", "alignment/het_snps",
+                 "genotypes/vcf"):
         link_tree(demo_run / part, results / part)
     for name in ("common_exonic_snps.vcf.gz", "common_exonic_snps.vcf.gz.tbi"):
         link_tree(demo_run / "identity" / name, results / "identity" / name)
