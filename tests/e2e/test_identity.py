@@ -107,7 +107,7 @@ def test_a_second_swap_in_a_scratch_run_flags_exactly_those_runs(demo_run, tmp_p
     # reads did not change).
     # The target first: --allowed-rules takes every word after it.
     proc = snakemake(*snakemake_args(
-        workdir, str(results / "identity" / "identity.tsv"), "--cores", CORES,
+        workdir, str((results / "identity" / "identity.tsv").relative_to(workdir)), "--cores", CORES,
         "--rerun-triggers", "mtime",
         "--allowed-rules", "resolve_samples", "check_inputs", "call_identity",
     ), cwd=workdir)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +43,19 @@ FDR = CONFIG["eqtl"]["fdr"]
 MAGE = Path("results") / COHORT / "QTL_results" / "eQTL_results"
 QUANTS = MAGE / "expression_quants"
 CIS_GENES = Path("results") / COHORT / "eqtl" / CONFIG["eqtl"]["mapper"] / "cis_genes.tsv.gz"
-# The cohort as the individuals sheet alone: no runs sheet, no run table.
-INDIVIDUALS_ONLY = {"method": "sheets", "individuals": CONFIG["samples"]["individuals"], "runs": ""}
-# Stages the array run takes from the demo as they are (they do not depend on expression; the
-# demo's resolved individuals.tsv is the sheet's, the runs it lists are not read in matrix mode).
+
+
+def individuals_only(sheet: Path) -> dict:
+    """The samples section of a cohort as an individuals sheet alone: no runs sheet, no run
+    table."""
+    return {"method": "sheets", "individuals": str(sheet), "runs": ""}
+
+
+# Stages the array run takes from the demo (they do not depend on expression). Not the resolved
+# sheets: its individuals sheet holds the kept individuals only, so resolve_samples runs again,
+# and the genotypes and their PCs after it.
 REUSED = [
-    "samples", "reference", "preflight", "genotypes",
+    "reference", "preflight", "genotypes",
     "covariates/genotype_pcs.tsv", "covariates/genotype_pcs.png",
 ]
 
@@ -60,11 +68,21 @@ def _cores() -> str:
 
 @pytest.fixture(scope="module")
 def demo_matrices(demo_run, tmp_path_factory):
-    """The demo's chosen libraries as gene x individual TSVs, and an annotation table."""
+    """The demo's chosen libraries as gene x individual TSVs, an annotation table, and the
+    individuals sheet of exactly those individuals (the demo's identity check excludes the
+    planted swap's two, whose only libraries carry other individuals' reads)."""
     out = tmp_path_factory.mktemp("matrices")
     choice = pd.read_csv(demo_run / "expression" / "library_choice.tsv", sep="\t")
     run_to_individual = dict(zip(choice["library"], choice["individual"]))
-    paths = {}
+    paths = {"individuals": out / "individuals.tsv"}
+    committed = ROOT / CONFIG["samples"]["individuals"]
+    sheet = pd.read_csv(committed, sep="\t", dtype=str)
+    sheet[sheet["individual"].isin(choice["individual"])].to_csv(
+        paths["individuals"], sep="\t", index=False
+    )
+    # The committed sheet's time: a sheet newer than the generated demo would make the demo's
+    # rule (whose input the configured sheet is) generate the whole cohort again.
+    shutil.copystat(committed, paths["individuals"])
     for kind in ("counts", "tpm"):
         m = pd.read_parquet(ROOT / QUANTS / f"gene_{kind}.allLibraries.{TAG}.parquet")
         m = m[list(run_to_individual)].rename(columns=run_to_individual)
@@ -104,7 +122,8 @@ def _bed_text(path: Path) -> str:
 def test_counts_and_tpm_matrix_give_the_reads_path_beds(demo_run, demo_matrices, tmp_path):
     workdir = scratch_workdir(
         tmp_path / "counts",
-        {"samples": INDIVIDUALS_ONLY, "expression": {"input": "matrix", "matrix": {
+        {"samples": individuals_only(demo_matrices["individuals"]),
+         "expression": {"input": "matrix", "matrix": {
             "url": str(demo_matrices["counts"]), "tpm_url": str(demo_matrices["tpm"]), "kind": "counts",
         }}},
     )
@@ -118,7 +137,7 @@ def test_counts_and_tpm_matrix_give_the_reads_path_beds(demo_run, demo_matrices,
     # Resolved from the individuals sheet alone: header-only run tables, nothing fetched for runs.
     samples = workdir / "results" / COHORT / "samples"
     assert pd.read_csv(samples / "individuals.tsv", sep="\t")["individual"].tolist() == sorted(
-        pd.read_csv(ROOT / CONFIG["samples"]["individuals"], sep="\t")["individual"]
+        pd.read_csv(demo_matrices["individuals"], sep="\t")["individual"]
     )
     for name in ("runs", "run_sources", "run_mapping"):
         assert len(pd.read_csv(samples / f"{name}.tsv", sep="\t")) == 0, name
@@ -147,7 +166,8 @@ def _link_tree(src: Path, dest: Path) -> None:
 def array_run(demo_run, demo_matrices, tmp_path_factory):
     workdir = scratch_workdir(
         tmp_path_factory.mktemp("array"),
-        {"samples": INDIVIDUALS_ONLY, "expression": {"input": "matrix", "matrix": {
+        {"samples": individuals_only(demo_matrices["individuals"]),
+         "expression": {"input": "matrix", "matrix": {
             "url": str(demo_matrices["array"]), "kind": "array",
             "annotation_url": str(demo_matrices["annotation"]), "drop_unannotated": True,
             "arrays_url": str(demo_matrices["arrays"]), "array_normalization": "stranger2012",
