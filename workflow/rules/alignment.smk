@@ -7,6 +7,7 @@
 # job per library that downloads them (profiles/slurm: group quantify_library), so a run's
 # reads are fetched once.
 from kgpex.alignment.het_snps import chromosomes_for, split_command
+from kgpex.alignment.star import read_length
 
 ALIGN = config["alignment"]
 # Alignment is of reads: a matrix or BED entry point has none, and leaves the stage out.
@@ -36,6 +37,20 @@ bam_output = lambda path: path if ALIGN["keep_bam"] else temp(path)
 individual_sex = lambda individual: cohort_sexes()[individual]
 # The labelled individual of a library (its runs share it: resolve_samples checks).
 library_individual = lambda library: cohort_run_individuals()[library_runs(library)[0]]
+# STAR's --sjdbOverhang: the config's, or the resolved runs' longest read minus one (once
+# resolve_samples has run; the run table is fetched before it).
+star_overhang = lambda wildcards: (
+    ALIGN["sjdb_overhang"]
+    if ALIGN["sjdb_overhang"] != "auto"
+    else read_length(
+        kgpex_sheets.read_tsv(RUN_TABLE),
+        _run_layouts(
+            checkpoint_output(checkpoints.resolve_samples).sources,
+            os.path.getmtime(checkpoint_output(checkpoints.resolve_samples).sources),
+        ),
+    )
+    - 1
+)
 
 
 rule download_star_genome:
@@ -73,9 +88,9 @@ rule star_index:
     input:
         genome=rules.download_star_genome.output.genome,
         gtf=REFERENCE_FILES["annotation"],
-        # The read length sets sjdbOverhang (alignment.sjdb_overhang: auto).
-        run_table=RUN_TABLE,
-        sources=RESOLVED_SOURCES,
+        # ancient: a run table fetched anew must not rebuild the index (and so redo every
+        # alignment); the overhang it gives is a param, which reruns the job when it changes.
+        run_table=ancient(RUN_TABLE),
         inputs_checked=AFTER_INPUTS_CHECKED,
     output:
         directory(STAR_INDEX),
@@ -92,7 +107,7 @@ rule star_index:
         mem_mb=by_attempt(ALIGN["mem_mb"]),
         runtime=240,
     params:
-        sjdb_overhang=ALIGN["sjdb_overhang"],
+        sjdb_overhang=star_overhang,
     script:
         "../scripts/build_star_index.py"
 
