@@ -37,19 +37,18 @@ bam_output = lambda path: path if ALIGN["keep_bam"] else temp(path)
 individual_sex = lambda individual: cohort_sexes()[individual]
 # The labelled individual of a library (its runs share it: resolve_samples checks).
 library_individual = lambda library: cohort_run_individuals()[library_runs(library)[0]]
-# STAR's --sjdbOverhang: the config's, or the resolved runs' longest read minus one (once
-# resolve_samples has run; the run table is fetched before it).
+# STAR's --sjdbOverhang: the config's, or the resolved runs' longest read minus one. The
+# checkpoint is asked first: the run table is read only once resolve_samples has run.
 star_overhang = lambda wildcards: (
     ALIGN["sjdb_overhang"]
     if ALIGN["sjdb_overhang"] != "auto"
-    else read_length(
-        kgpex_sheets.read_tsv(RUN_TABLE),
-        _run_layouts(
-            checkpoint_output(checkpoints.resolve_samples).sources,
-            os.path.getmtime(checkpoint_output(checkpoints.resolve_samples).sources),
-        ),
-    )
-    - 1
+    else (
+        lambda sources: read_length(
+            kgpex_sheets.read_tsv(RUN_TABLE),
+            _run_layouts(sources, os.path.getmtime(sources)),
+        )
+        - 1
+    )(checkpoint_output(checkpoints.resolve_samples).sources)
 )
 
 
@@ -91,6 +90,8 @@ rule star_index:
         # ancient: a run table fetched anew must not rebuild the index (and so redo every
         # alignment); the overhang it gives is a param, which reruns the job when it changes.
         run_table=ancient(RUN_TABLE),
+        # The param reads the checkpoint's sheets, which Snakemake then wants as an input.
+        resolved=ancient(RESOLVED_INDIVIDUALS),
         inputs_checked=AFTER_INPUTS_CHECKED,
     output:
         directory(STAR_INDEX),
