@@ -69,15 +69,21 @@ def write_bam(panel, name, mix, n_reads=6000, contig="chr1", index=True, seed=1)
                 bases[pos - 1 - start] = panel["alts"][pos]
         reads.append((start, "".join(bases)))
     reads.sort()
-    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": contig, "LN": LENGTH}]}
-    bam = panel["dir"] / f"{name}.bam"
+    return write_sorted_bam(panel["dir"] / f"{name}.bam", contig, LENGTH, reads, index=index)
+
+
+def write_sorted_bam(bam: Path, contig: str, length: int, reads: list[tuple[int, str]],
+                     index: bool = True) -> Path:
+    """A BAM of one contig from ``reads`` ((0-based start, bases), sorted), each an ungapped
+    unique hit (MAPQ 255, as STAR writes them) with qualities 'I'; indexed unless told not."""
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": contig, "LN": length}]}
     with pysam.AlignmentFile(str(bam), "wb", header=header) as fh:
         for i, (start, bases) in enumerate(reads):
             read = pysam.AlignedSegment()
             read.query_name, read.query_sequence, read.flag = f"r{i}", bases, 0
             read.reference_id, read.reference_start = 0, start
-            read.mapping_quality, read.cigar = 255, [(0, READ)]  # STAR's unique MAPQ
-            read.query_qualities = pysam.qualitystring_to_array("I" * READ)
+            read.mapping_quality, read.cigar = 255, [(0, len(bases))]
+            read.query_qualities = pysam.qualitystring_to_array("I" * len(bases))
             fh.write(read)
     if index:
         pysam.index(str(bam))

@@ -37,6 +37,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from test_identity import write_sorted_bam
 
 from kgpex.common.errors import KgpexError
 from kgpex.identity import mbv
@@ -153,20 +154,8 @@ def write_bam(panel, name, mix, contig=None, seed=1, n_sites=None):
             start = pos - READ + offset  # 0-based start of the window is pos - READ
             reads.append((start, "".join(bases)))
     reads.sort()
-    header = {"HD": {"VN": "1.6", "SO": "coordinate"},
-              "SQ": [{"SN": contig or panel["contig"], "LN": panel["length"]}]}
-    bam = panel["dir"] / f"{name}.bam"
-    quals = pysam.qualitystring_to_array("I" * READ)
-    with pysam.AlignmentFile(str(bam), "wb", header=header) as fh:
-        for i, (start, bases) in enumerate(reads):
-            read = pysam.AlignedSegment()
-            read.query_name, read.query_sequence, read.flag = f"r{i}", bases, 0
-            read.reference_id, read.reference_start = 0, start
-            read.mapping_quality, read.cigar = 255, [(0, READ)]  # STAR's unique MAPQ
-            read.query_qualities = quals
-            fh.write(read)
-    pysam.index(str(bam))
-    return bam
+    return write_sorted_bam(panel["dir"] / f"{name}.bam", contig or panel["contig"],
+                            panel["length"], reads)
 
 
 def mbv_rows(panel, name, mix, seed=1):

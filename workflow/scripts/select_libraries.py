@@ -69,15 +69,14 @@ def main(snakemake):
     )
     for row in choice[choice["n_libraries"] > 1].itertuples():
         log.info("%s: kept %s of %s", row.individual, row.library, row.libraries_considered)
+    mapping = read_tsv(snakemake.input.mapping)
     statuses = pd.DataFrame(
         final_statuses(
-            read_tsv(snakemake.input.mapping),
+            mapping,
             set(choice["library"]),
             identity=identity,
             identity_excluded={
-                row["run_accession"]
-                for row in read_tsv(snakemake.input.mapping)
-                if row["library"] in flagged_libraries
+                row["run_accession"] for row in mapping if row["library"] in flagged_libraries
             },
         ),
         columns=list(RUN_STATUS_COLUMNS),

@@ -15,10 +15,10 @@ split records, keep biallelic ones) and gives STAR the plain-text VCF it reads.
 from __future__ import annotations
 
 import shlex
-import subprocess
 from pathlib import Path
 
 from kgpex.common.errors import KgpexError
+from kgpex.common.shell import run_pipeline
 
 # bcftools +split names a sample's file after the sample, with these characters replaced.
 _SPLIT_UNSAFE = str.maketrans({c: "_" for c in " \t:/\\"})
@@ -63,10 +63,6 @@ def personal_vcf(split_dirs: list[str | Path], individual: str, dest: str | Path
         + " | bcftools norm --no-version -m+snps -Ou"
         + " | bcftools view --no-version -m2 -M2 -v snps -Ov -o " + shlex.quote(str(dest))
     )
-    proc = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], capture_output=True,
-                          text=True, check=False)  # fmt: skip
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
-        raise KgpexError(f"heterozygous SNPs of {individual}: bcftools failed: {last}")
+    run_pipeline(pipeline, f"heterozygous SNPs of {individual}")
     with open(dest) as fh:
         return sum(1 for line in fh if not line.startswith("#"))

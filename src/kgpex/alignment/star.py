@@ -59,13 +59,13 @@ MAGE_ALIGN_OPTIONS = [
     "--genomeLoad", "NoSharedMemory",
 ]  # fmt: skip
 
-# STAR's names in its output folder -> the suffix each output keeps after the library's name.
-STAR_OUTPUTS = {
-    "Log.final.out": "Log.final.out",
-    "SJ.out.tab": "SJ.out.tab",
-    "ReadsPerGene.out.tab": "ReadsPerGene.out.tab",
-    "Aligned.sortedByCoord.out.bam": "Aligned.sortedByCoord.out.bam",
-}
+# The files STAR writes that a library keeps, each renamed ``{library}.<STAR's name>``.
+STAR_OUTPUTS = (
+    "Log.final.out",
+    "SJ.out.tab",
+    "ReadsPerGene.out.tab",
+    "Aligned.sortedByCoord.out.bam",
+)
 
 
 def sa_index_bases(genome_length: int) -> int:
@@ -224,7 +224,7 @@ def build_index(genome_fa: str | Path, gtf: str | Path, out_dir: str | Path,
 def library_outputs(out_dir: str | Path, library: str) -> dict[str, Path]:
     """The files one library's alignment keeps: ``{library}.<STAR name>`` and the BAM index."""
     out_dir = Path(out_dir)
-    paths = {name: out_dir / f"{library}.{suffix}" for name, suffix in STAR_OUTPUTS.items()}
+    paths = {name: out_dir / f"{library}.{name}" for name in STAR_OUTPUTS}
     paths["bai"] = out_dir / f"{library}.Aligned.sortedByCoord.out.bam.bai"
     return paths
 

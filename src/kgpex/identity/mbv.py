@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kgpex.common.errors import KgpexError
-from kgpex.common.io import atomic_path
+from kgpex.common.io import atomic_path, read_text_tsv
 
 MBV_COLUMNS = [
     "SampleID", "n_geno_missing", "n_het_total", "n_hom_total", "n_het_covered", "n_hom_covered",
@@ -252,12 +252,11 @@ def apply_policy(calls: list[IdentityCall], on_mismatch: str) -> list[str]:
 
 def read_identity_table(path: str | Path) -> dict[str, dict]:
     """identity.tsv's rows by run; one line when a column is missing."""
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh, delimiter="\t")
-        missing = [c for c in IDENTITY_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise KgpexError(f"{path}: column '{missing[0]}' missing (expected {' '.join(IDENTITY_COLUMNS)})")
-        rows = {row["run"]: row for row in reader}
+    table = read_text_tsv(path, "identity table")
+    missing = [c for c in IDENTITY_COLUMNS if c not in table.columns]
+    if missing:
+        raise KgpexError(f"{path}: column '{missing[0]}' missing (expected {' '.join(IDENTITY_COLUMNS)})")
+    rows = {row["run"]: row for row in table.to_dict("records")}
     for run, row in rows.items():
         if row["verdict"] not in VERDICTS:
             raise KgpexError(f"{path}: run {run}: verdict '{row['verdict']}' is not one of {', '.join(VERDICTS)}")

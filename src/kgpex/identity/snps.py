@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import gzip
 import shlex
-import subprocess
 from pathlib import Path
 
 from kgpex.common.errors import KgpexError
 from kgpex.common.io import atomic_path
+from kgpex.common.shell import run_pipeline
 
 
 def exon_intervals(gtf: str | Path, chromosomes: list[str]) -> list[tuple[str, int, int]]:
@@ -68,19 +68,19 @@ def common_exonic_snps(vcfs: list[str | Path], gtf: str | Path, individuals: lis
                 )
             pieces = [Path(f"{tmp}.{k}.bcf") for k in range(len(parts))]
             for part, piece in zip(parts, pieces):
-                _bash(f"{part} -o {shlex.quote(str(piece))}", f"common exonic SNPs of {vcfs[0]}")
-            _bash(
+                run_pipeline(f"{part} -o {shlex.quote(str(piece))}", f"common exonic SNPs of {vcfs[0]}")
+            run_pipeline(
                 "bcftools concat --no-version -Oz -o " + shlex.quote(str(tmp)) + " "
                 + " ".join(shlex.quote(str(p)) for p in pieces),
                 "common exonic SNPs",
             )
-            n = int(_bash(f"bcftools view -H {shlex.quote(str(tmp))} | wc -l", "count").strip())
+            n = int(run_pipeline(f"bcftools view -H {shlex.quote(str(tmp))} | wc -l", "count").strip())
             if n == 0:
                 raise KgpexError(
                     f"{dest}: no common (MAF >= {min_maf}) biallelic SNP of the cohort lies in "
                     "an exon: the identity check has nothing to compare"
                 )
-            _bash(f"tabix -f -p vcf {shlex.quote(str(tmp))}", "tabix")
+            run_pipeline(f"tabix -f -p vcf {shlex.quote(str(tmp))}", "tabix")
             # The index travels with the file it indexes.
             Path(f"{tmp}.tbi").replace(f"{dest}.tbi")
         finally:
@@ -88,11 +88,3 @@ def common_exonic_snps(vcfs: list[str | Path], gtf: str | Path, individuals: lis
                 path.unlink(missing_ok=True)
     return n
 
-
-def _bash(command: str, what: str) -> str:
-    proc = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True,
-                          text=True, check=False)  # fmt: skip
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
-        raise KgpexError(f"{what}: bcftools failed: {last}")
-    return proc.stdout
