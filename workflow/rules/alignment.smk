@@ -28,6 +28,10 @@ STAR_GENOME_MD5SUMS = (
     if ALIGN["genome_url"]
     else config["reference"]["md5sums_url"]
 )
+# Splicing (splicing.smk, sqtl.smk) counts junctions in the BAMs, which star_align writes: it
+# runs where alignment does (a matrix or BED entry point, or alignment.enabled: false, leaves it
+# out, and the run summary's sGenes row says "not run").
+SPLICING_ON = config["splicing"]["enabled"] and ALIGNMENT_ON
 STAR_REFERENCE = f"{ALIGNMENT}/reference"
 STAR_INDEX = f"{STAR_REFERENCE}/star_index"
 HET_SNPS = f"{ALIGNMENT}/het_snps/{{chrom}}"
@@ -163,11 +167,13 @@ rule star_align:
         ),
         inputs_checked=AFTER_INPUTS_CHECKED,
     output:
+        **({"introns": STAR_INTRONS} if SPLICING_ON else {}),
         bam=bam_output(STAR_BAM),
         bai=bam_output(STAR_BAI),
         log_final=STAR_LOG_FINAL,
         junctions=f"{STAR_LIBRARY}.SJ.out.tab",
         gene_counts=f"{STAR_LIBRARY}.ReadsPerGene.out.tab",
+        # The junctions as MAGE's regtools step counted them (kgpex.splicing.junctions).
     log:
         f"{LOGS}/star_align/{{library}}.log",
         star=f"{LOGS}/star_align/{{library}}.star.log",
@@ -184,5 +190,9 @@ rule star_align:
         work=f"{ALIGNMENT}/{{library}}/.{{library}}.partial",
         two_pass=ALIGN["two_pass"],
         max_read_pairs=ALIGN["max_read_pairs"],
+        junctions={
+            key: config["splicing"][key]
+            for key in ("anchor", "min_intron", "max_intron")
+        },
     script:
         "../scripts/star_align.py"

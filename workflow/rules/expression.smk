@@ -19,7 +19,7 @@ if EXPRESSION_INPUT == "reads":
             runs=RESOLVED_RUNS,
             mapping=RUN_MAPPING,
         output:
-            choice=f"{RESULTS}/expression/library_choice.tsv",
+            choice=LIBRARY_CHOICE,
             types=f"{RESULTS}/expression/library_types.tsv",
             # Every run of the run table with its final status (used, pooled, replicate not
             # chosen, excluded): run_mapping.tsv's, with the replicates settled.

@@ -67,10 +67,23 @@ STAR_LIBRARY = f"{ALIGNMENT}/{{library}}/{{library}}"
 STAR_BAM = f"{STAR_LIBRARY}.Aligned.sortedByCoord.out.bam"
 STAR_BAI = f"{STAR_BAM}.bai"
 STAR_LOG_FINAL = f"{STAR_LIBRARY}.Log.final.out"
+# Its junctions in regtools' BED12, MAGE's name; splicing.smk clusters them.
+STAR_INTRONS = f"{STAR_BAM}.junc"
 
 # identity.smk: QTLtools mbv per library, and the call per run that select_libraries reads.
 IDENTITY = f"{RESULTS}/identity"
 IDENTITY_TABLE = f"{IDENTITY}/identity.tsv"
+
+# expression.smk: the library kept for each individual (select_libraries), which splicing reads.
+LIBRARY_CHOICE = f"{RESULTS}/expression/library_choice.tsv"
+
+# splicing.smk: LeafCutter's intron usage, MAGE's sQTL phenotypes (QTL_results/sQTL_results/),
+# which sqtl.smk maps.
+SQTL_MAGE = f"{RESULTS}/QTL_results/sQTL_results"
+SPLICING_QUANTS = f"{SQTL_MAGE}/splicing_quants"
+SPLICING_BED = f"{SPLICING_QUANTS}/perind.counts.normed.genes.filtered.{TAG}.bed.gz"
+SPLICING_TBI = f"{SPLICING_BED}.tbi"
+SPLICING_GROUPS = f"{SPLICING_QUANTS}/phenotype_groups.{TAG}.txt"
 
 # expression.smk (reads) or matrix_input.smk (matrix): either entry point writes these names.
 INVERSE_NORMAL_BED = f"{QUANTS}/inverse_normal_TMM.filtered.TSS.{TAG}.bed.gz"

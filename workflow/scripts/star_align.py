@@ -1,5 +1,7 @@
 """Rule star_align: one library's STAR two-pass alignment with WASP tags from its individual's
-heterozygous SNPs (kgpex.alignment), into a sorted, indexed BAM renamed into place when whole."""
+heterozygous SNPs (kgpex.alignment), into a sorted, indexed BAM renamed into place when whole;
+with splicing on, also the BAM's junctions as MAGE's regtools step counted them
+(kgpex.splicing.junctions; output.introns), read here while the BAM is at hand."""
 
 import logging
 import os
@@ -10,6 +12,7 @@ import _bootstrap  # noqa: F401
 from kgpex.alignment.het_snps import personal_vcf
 from kgpex.alignment.star import align_library
 from kgpex.common.rulescript import run
+from kgpex.splicing.junctions import extract_junctions, write_junc
 
 log = logging.getLogger("kgpex")
 
@@ -47,6 +50,13 @@ def main(snakemake):
         "%s: %s input read pairs, %s uniquely mapped",
         library, summary.get("Number of input reads"), summary.get("Uniquely mapped reads %"),
     )
+    if "introns" in snakemake.output.keys():  # noqa: SIM118
+        j = snakemake.params.junctions
+        junctions = extract_junctions(snakemake.output.bam, j["anchor"], j["min_intron"],
+                                      j["max_intron"])
+        write_junc(junctions, snakemake.output.introns)
+        log.info("%s: %d junctions (regtools -a %d -m %d -M %d)", library, len(junctions),
+                 j["anchor"], j["min_intron"], j["max_intron"])
 
 
 run(main, snakemake)  # noqa: F821
