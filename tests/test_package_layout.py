@@ -10,8 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src/kgpex"
 # The include order of the Snakefile, with the plumbing first; paths.smk holds names, no logic.
-ORDER = ["common", "samples", "preflight", "download", "reference", "quantify", "alignment", "identity", "expression",
-         "matrix_input", "genotypes", "covariates", "eqtl", "fastqtl", "effect_sizes", "qc", "report",
+ORDER = ["common", "samples", "preflight", "download", "reference", "quantify", "alignment", "identity", "splicing", "expression",
+         "matrix_input", "genotypes", "covariates", "eqtl", "fastqtl", "sqtl", "effect_sizes", "qc", "report",
          "provenance", "demo"]
 
 

@@ -217,3 +217,27 @@ def test_the_html_page_holds_the_table_and_every_run_not_used(tmp_path):
     assert "<td>eGenes</td><td class=\"value\">3</td>" in text
     assert "Runs not used (2)" in text and "population YRI is not in samples.populations (CEU)" in text
     assert sorted(p.name for p in tsv.parent.iterdir()) == ["run_summary.html", "run_summary.tsv"]
+
+
+def test_sgenes_counted_over_the_grouped_sqtl_pass(tmp_path):
+    """With the splicing arm on, sGenes are the grouped pass's genes at q <= fdr (boundary in)."""
+    from kgpex.eqtl.tables import GROUPED_CIS_COLUMNS
+
+    paths = write_run(tmp_path)
+    qvals = [0.01, 0.05, 0.0501, 0.5]
+    sqtl = pd.DataFrame({c: [0.5] * len(qvals) for c in GROUPED_CIS_COLUMNS})
+    sqtl["phenotype_id"] = [f"chr1:{10 * k}:{10 * k + 5}:clu_{k}_+:G{k}" for k in range(4)]
+    sqtl["variant_id"] = "chr1:5:A:C"
+    sqtl["group_id"] = [f"G{k}" for k in range(4)]
+    sqtl["group_size"] = 2
+    sqtl["qval"] = qvals
+    sqtl["pval_nominal_threshold"] = 1e-3
+    path = tmp_path / "sqtl_cis_genes.tsv.gz"
+    sqtl.to_csv(path, sep="\t", index=False)
+    summary, _ = summarize("reads", 0.05, paths["phenotypes"], paths["cis_genes"],
+                           run_mapping=paths["run_mapping"], run_status=paths["run_status"],
+                           library_choice=paths["library_choice"],
+                           individuals=paths["individuals"], sqtl_cis_genes=path)
+    rows = as_dict(summary)
+    assert rows["genes tested for sQTLs"][0] == "4"
+    assert rows["sGenes"][0] == "2"

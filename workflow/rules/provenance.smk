@@ -11,13 +11,16 @@ PROVENANCE_FILE = "provenance.json"
 
 
 # Included last: every stage's final outputs (expression_outputs: expression.smk or
-# matrix_input.smk, genotype_outputs, eqtl_outputs, effect_size_outputs, qc_outputs,
+# matrix_input.smk, identity_outputs, splicing_outputs, genotype_outputs, eqtl_outputs,
+# sqtl_outputs, effect_size_outputs, qc_outputs,
 # report_outputs) are defined by now. Lambdas: rule files must not define functions (lint).
 stage_outputs = lambda: (
     expression_outputs()
     + identity_outputs()
+    + splicing_outputs()
     + genotype_outputs()
     + eqtl_outputs()
+    + sqtl_outputs()
     + effect_size_outputs()
     + qc_outputs()
     + report_outputs()

@@ -17,6 +17,8 @@ if EXPRESSION_INPUT == "reads":
     )
 if not BED_INPUT:
     QC_SUMMARY_INPUTS["individuals"] = RESOLVED_INDIVIDUALS
+if SPLICING_ON:
+    QC_SUMMARY_INPUTS["sqtl_cis_genes"] = SQTL_CIS_GENES
 
 
 if EXPRESSION_INPUT == "reads":

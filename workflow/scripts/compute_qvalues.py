@@ -1,4 +1,8 @@
-"""Storey q-values over all genes of all chromosomes, and per-gene nominal thresholds."""
+"""Storey q-values over all genes of all chromosomes, and per-gene nominal thresholds.
+
+params.grouped (the sQTL rule): the tables have one row per phenotype group (gene), with
+group_id and group_size, and the q-values are over groups; where R qvalue cannot estimate pi0
+from the genes (a few dozen sQTL genes), Benjamini-Hochberg is used, with a warning."""
 
 import _bootstrap  # noqa: F401
 
@@ -10,8 +14,10 @@ def main(snakemake):
     from kgpex.eqtl import qvalues
     from kgpex.eqtl import tables as eqtl_tables
 
-    cis = eqtl_tables.read_cis_tables(snakemake.input.tables)
-    annotated = qvalues.annotate_qvalues(cis, snakemake.params.fdr, snakemake.params.qvalue_lambda)
+    grouped = getattr(snakemake.params, "grouped", False)
+    cis = eqtl_tables.read_cis_tables(snakemake.input.tables, grouped=grouped)
+    annotated = qvalues.annotate_qvalues(cis, snakemake.params.fdr, snakemake.params.qvalue_lambda,
+                                         fallback_bh=grouped)
     write_table(annotated, snakemake.output.genes, index=False, na_rep="NA")
 
 

@@ -1,4 +1,6 @@
-"""Rules fastqtl_permutations_chunk and fastqtl_nominal_chunk: one checked FastQTL chunk."""
+"""Rules fastqtl_permutations_chunk and fastqtl_nominal_chunk: one checked FastQTL chunk (and
+their sQTL forms, fastqtl_sqtl_*_chunk: with input.groups the permutation pass is FastQTL --grp,
+one test per gene over its introns)."""
 
 import _bootstrap  # noqa: F401
 
@@ -23,6 +25,8 @@ def main(snakemake):
         maf=p.maf,
         seed=p.seed,
         permute=p.permute,
+        # Namedlist: `in` would test the values, not the names.
+        groups=snakemake.input.groups if "groups" in snakemake.input.keys() else None,  # noqa: SIM118
     )
 
 

@@ -6,6 +6,10 @@ tensorQTL pass (params.mode) over one chromosome's genotypes, phenotypes and cov
 - independent -> output.table: conditionally independent eQTLs of the chromosome's eGenes;
 - finemapping -> output.pips, output.credible_sets: SuSiE of the chromosome's eGenes
   (method susier_rss also reads input.nominal, the nominal pass of config eqtl.mapper).
+
+With input.groups (phenotype -> group: the sQTL rules of sqtl.smk, introns -> gene) the
+permutation pass is grouped (one row per gene) and fine-mapping covers every phenotype of the
+significant groups (each intron separately, as MAGE did); the nominal pass is per phenotype.
 """
 
 import os
@@ -20,15 +24,21 @@ def main(snakemake):
     # (two chromosomes mapped at once on 2 cores) they burn the time the others need.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Deferred: torch and tensorqtl load only in the job that maps.
+    import pandas as pd
+
     from kgpex.common.io import write_parquet, write_table
     from kgpex.eqtl import cis, finemapping, inputs, tables
 
     inputs.configure_torch(snakemake.threads)
     p, out = snakemake.params, snakemake.output
+    # Namedlist: `in` would test the values, not the names.
+    groups = (inputs.read_phenotype_groups(snakemake.input.groups)
+              if "groups" in snakemake.input.keys() else None)  # noqa: SIM118
     mapping = inputs.load_inputs(snakemake.input.phenotypes, snakemake.input.covariates,
                                  inputs.pgen_prefix(snakemake.input.pgen), snakemake.wildcards.chrom)
     if p.mode == "permutations":
-        table = cis.map_permutations(mapping, p.window, p.maf, p.permutations, p.seed)
+        table = cis.map_permutations(mapping, p.window, p.maf, p.permutations, p.seed,
+                                     groups=groups)
         write_table(table, out.table, index=False, na_rep="NA")
     elif p.mode == "nominal":
         write_parquet(cis.map_nominal(mapping, p.window, p.maf), out.pairs)
@@ -38,8 +48,11 @@ def main(snakemake):
                                     p.seed)
         write_table(table, out.table, index=False, na_rep="NA")
     elif p.mode == "finemapping":
-        cis_genes = tables.read_cis_genes(snakemake.input.cis_genes)
+        cis_genes = tables.read_cis_genes(snakemake.input.cis_genes, grouped=groups is not None)
         egenes = tables.egenes(cis_genes, p.fdr)["phenotype_id"]
+        if groups is not None:  # every phenotype of a significant group, each on its own
+            significant = tables.egenes(cis_genes, p.fdr)["group_id"]
+            egenes = pd.Series(groups.index[groups.isin(significant)])
         # susie_rss (MAGE's fine-mapping) reads the z-scores of the nominal pass.
         nominal = (finemapping.read_nominal_z(snakemake.input.nominal, egenes)
                    if p.method == "susier_rss" else None)

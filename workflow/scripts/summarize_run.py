@@ -18,6 +18,7 @@ def main(snakemake):
         run_status=inputs.get("run_status"),
         library_choice=inputs.get("library_choice"),
         individuals=inputs.get("individuals"),
+        sqtl_cis_genes=inputs.get("sqtl_cis_genes"),
     )
     write_summary(summary, not_used, snakemake.output.tsv, snakemake.output.html, snakemake.params.title)
 

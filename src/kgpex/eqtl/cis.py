@@ -30,23 +30,65 @@ log = logging.getLogger(__name__)
 
 
 def map_permutations(inputs: CisInputs, window: int, maf: float, nperm: int,
-                     seed: int) -> pd.DataFrame:
-    """tensorQTL ``cis.map_cis``: the top variant and permutation p-values for each gene."""
+                     seed: int, groups: pd.Series | None = None) -> pd.DataFrame:
+    """tensorQTL ``cis.map_cis``: the top variant and permutation p-values for each gene.
+
+    With ``groups`` (phenotype ID -> group ID, e.g. introns -> gene: sQTLs) one row per group:
+    each permutation's statistic is the best over the group's phenotypes, and the row names the
+    group's best phenotype, plus group_id and group_size (tensorQTL's grouped mode, as FastQTL
+    --grp). A group's phenotypes must share one position (the gene's TSS)."""
     from tensorqtl import cis
 
     genes = _genes_with_cis_variants(inputs, window)
+    columns = CIS_COLUMNS if groups is None else CIS_COLUMNS + ["group_id", "group_size"]
     if len(genes) == 0:
         log.warning("%s: no gene with variants in its cis window", inputs.chrom)
-        return empty_table(CIS_COLUMNS)
+        return empty_table(columns)
     phenotype_df, pos_df = _subset(inputs, genes)
+    group_s = None
+    if groups is not None:
+        group_s = _group_series(groups, pos_df)
     with fast_permutations():
         res = cis.map_cis(inputs.genotype_df, inputs.variant_df, phenotype_df, pos_df,
-                          covariates_df=inputs.covariates_df, maf_threshold=maf, nperm=nperm,
-                          window=window, seed=seed, logger=_TensorqtlLog(), verbose=False,
+                          covariates_df=inputs.covariates_df, group_s=group_s,
+                          maf_threshold=maf, nperm=nperm, window=window, seed=seed,
+                          logger=_TensorqtlLog(), verbose=False,
                           warn_monomorphic=False)  # one line per gene otherwise; dropped
     res = res.reset_index()
-    _log_untested(inputs, res["phenotype_id"], "permutation pass")
-    return res[CIS_COLUMNS]
+    if group_s is not None:
+        res["group_size"] = res["group_size"].astype("int64")
+        _log_untested_groups(inputs, group_s, res["group_id"])
+    else:
+        _log_untested(inputs, res["phenotype_id"], "permutation pass")
+    return res[columns]
+
+
+def _group_series(groups: pd.Series, pos_df: pd.DataFrame) -> pd.Series:
+    """The groups of the phenotypes to map, in their order; checks what tensorQTL assumes."""
+    missing = pos_df.index.difference(groups.index)
+    if len(missing):
+        raise KgpexError(f"phenotype groups: phenotype {missing[0]} has no group")
+    group_s = groups.loc[pos_df.index]
+    # tensorQTL walks the groups in file order and takes the first member's position for all.
+    starts = (group_s != group_s.shift()).cumsum()
+    if starts.groupby(group_s).nunique().max() > 1:
+        split = starts.groupby(group_s).nunique().idxmax()
+        raise KgpexError(f"phenotype groups: the phenotypes of group {split} are not contiguous "
+                         "in the phenotype BED")
+    spread = pos_df["pos"].groupby(group_s).nunique()
+    if (spread > 1).any():
+        raise KgpexError(f"phenotype groups: the phenotypes of group {spread.idxmax()} are at "
+                         "more than one position")
+    return group_s
+
+
+def _log_untested_groups(inputs: CisInputs, group_s: pd.Series, tested) -> None:
+    all_groups = pd.Index(group_s.unique())
+    untested = all_groups.difference(pd.Index(tested))
+    if len(untested):
+        log.warning("%s: %d of %d phenotype groups not tested in the permutation pass (no "
+                    "variant left in the cis window), e.g. %s", inputs.chrom, len(untested),
+                    len(all_groups), ", ".join(untested[:5]))
 
 
 def map_nominal(inputs: CisInputs, window: int, maf: float) -> pd.DataFrame:

@@ -221,6 +221,29 @@ def _log_untested(inputs: CisInputs, tested, what: str) -> None:
                     len(untested), len(inputs.phenotype_df), what, ", ".join(untested[:5]))
 
 
+def read_phenotype_groups(path) -> pd.Series:
+    """Phenotype groups as FastQTL's --grp reads them: two tab-separated columns, no header,
+    phenotype ID then group ID (MAGE's sQTL phenotype_groups.txt: intron -> gene). Returns the
+    group of each phenotype, in file order; a repeated line counts once. One line naming the row
+    for a malformed file or a phenotype in two groups."""
+    from kgpex.common.io import open_text
+
+    groups: dict[str, str] = {}
+    with open_text(path, what="phenotype groups file") as fh:
+        for n, line in enumerate(fh, start=1):
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) != 2:
+                raise KgpexError(f"{path}: row {n} has {len(fields)} fields; phenotype groups "
+                                 "need 2 tab-separated columns (phenotype, group)")
+            if not all(fields):
+                raise KgpexError(f"{path}: row {n} has an empty field")
+            phenotype, group = fields
+            if groups.setdefault(phenotype, group) != group:
+                raise KgpexError(f"{path}: row {n}: phenotype {phenotype} is in more than one "
+                                 f"group ({groups[phenotype]} and {group})")
+    return pd.Series(groups, name="group_id", dtype=object).rename_axis("phenotype_id")
+
+
 def pgen_prefix(pgen_path) -> str:
     """``results/x/chr1`` from ``results/x/chr1.pgen``."""
     path = str(pgen_path)

@@ -66,7 +66,7 @@ def write_position_indexed_chunks(chunks: Iterable[pd.DataFrame], columns: list[
     return rows
 
 
-def _by_chromosome(paths) -> list[Path]:
+def by_chromosome(paths) -> list[Path]:
     """Per-chromosome files (``<chrom>.<ext>``) in natural chromosome order."""
     paths = [Path(p) for p in paths]
     chroms = pd.Series([p.name.split(".")[0] for p in paths])
@@ -88,7 +88,7 @@ def write_nominal_tables(pair_paths, cis_genes: pd.DataFrame, genes: pd.DataFram
     significant = []
 
     def chunks():
-        for path in _by_chromosome(pair_paths):
+        for path in by_chromosome(pair_paths):
             pairs = pd.read_parquet(path)
             missing = [c for c in PAIR_COLUMNS if c not in pairs.columns]
             if missing:

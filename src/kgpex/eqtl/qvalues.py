@@ -80,8 +80,13 @@ def nominal_thresholds(cis_df: pd.DataFrame, fdr: float) -> tuple[pd.Series, flo
     return pd.Series(nominal, index=cis_df.index), float(threshold)
 
 
-def annotate_qvalues(cis_df: pd.DataFrame, fdr: float, lambda_=None) -> pd.DataFrame:
+def annotate_qvalues(cis_df: pd.DataFrame, fdr: float, lambda_=None,
+                     fallback_bh: bool = False) -> pd.DataFrame:
     """Add ``qval`` and ``pval_nominal_threshold`` to a permutation table covering all genes.
+
+    ``fallback_bh``: where qvalue's default lambda grid cannot estimate pi0 (a few dozen genes,
+    as the sQTL arm of a small cohort has), use lambda = 0 (Benjamini-Hochberg) with a warning
+    instead of stopping (``storey_qvalues_or_bh``).
 
     Genes without a beta-approximated p-value (no testable variant) keep NA in both columns and
     are named in the log.
@@ -99,7 +104,10 @@ def annotate_qvalues(cis_df: pd.DataFrame, fdr: float, lambda_=None) -> pd.DataF
                     ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else ""))
     if not testable.any():
         raise KgpexError("permutation table: no gene has a pval_beta")
-    qval, pi0 = storey_qvalues(out.loc[testable, "pval_beta"], lambda_)
+    if fallback_bh:
+        qval, pi0 = storey_qvalues_or_bh(out.loc[testable, "pval_beta"], lambda_, "genes")
+    else:
+        qval, pi0 = storey_qvalues(out.loc[testable, "pval_beta"], lambda_)
     out.loc[testable, "qval"] = qval
     thresholds, pthreshold = nominal_thresholds(out.loc[testable], fdr)
     out.loc[testable, "pval_nominal_threshold"] = thresholds

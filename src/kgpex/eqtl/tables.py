@@ -21,6 +21,10 @@ CIS_COLUMNS = [
     "slope_se", "pval_perm", "pval_beta",
 ]
 
+# A grouped permutation pass (FastQTL --grp: LeafCutter introns grouped by gene, MAGE's sQTLs):
+# one row per group, its best phenotype, then the group and its number of phenotypes.
+GROUPED_CIS_COLUMNS = CIS_COLUMNS + ["group_id", "group_size"]
+
 NOMINAL_COLUMNS = [
     "phenotype_id", "variant_id", "start_distance", "af", "ma_samples", "ma_count",
     "pval_nominal", "slope", "slope_se",
@@ -36,9 +40,9 @@ CREDIBLE_SET_COLUMNS = [
 ]
 
 # Integer and string columns of the tables above; every other column is float64 (converged: bool).
-INT_COLUMNS = {"num_var", "start_distance", "ma_samples", "ma_count", "rank"}
+INT_COLUMNS = {"num_var", "start_distance", "ma_samples", "ma_count", "rank", "group_size"}
 
-_STR_COLUMNS = {"phenotype_id", "variant_id", "cs_id"}
+_STR_COLUMNS = {"phenotype_id", "variant_id", "cs_id", "group_id"}
 
 
 def empty_table(columns: list[str]) -> pd.DataFrame:
@@ -52,7 +56,7 @@ def empty_table(columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
 
 
-_CIS_DTYPES = {"phenotype_id": str, "variant_id": str}
+_CIS_DTYPES = {"phenotype_id": str, "variant_id": str, "group_id": str}
 
 
 def read_cis_table(path, columns: list[str] = CIS_COLUMNS) -> pd.DataFrame:
@@ -69,21 +73,26 @@ def read_cis_table(path, columns: list[str] = CIS_COLUMNS) -> pd.DataFrame:
     return df[columns]
 
 
-def read_cis_tables(paths) -> pd.DataFrame:
-    """Permutation tables of all chromosomes, concatenated; a gene may appear only once."""
-    tables = [read_cis_table(p) for p in paths]
+def read_cis_tables(paths, grouped: bool = False) -> pd.DataFrame:
+    """Permutation tables of all chromosomes, concatenated; a gene may appear only once.
+    ``grouped``: tables of a grouped pass (GROUPED_CIS_COLUMNS), one row per group."""
+    columns = GROUPED_CIS_COLUMNS if grouped else CIS_COLUMNS
+    tables = [read_cis_table(p, columns) for p in paths]
     tables = [t for t in tables if len(t)] or tables[:1]
     cis = pd.concat(tables, ignore_index=True)
-    dup = cis["phenotype_id"][cis["phenotype_id"].duplicated()]
+    key = "group_id" if grouped else "phenotype_id"
+    dup = cis[key][cis[key].duplicated()]
     if len(dup):
         raise KgpexError(f"permutation tables: gene '{dup.iloc[0]}' appears twice")
     log.info("%d genes from %d permutation tables", len(cis), len(paths))
     return cis
 
 
-def read_cis_genes(path) -> pd.DataFrame:
-    """The all-genes table with q-values (compute_qvalues' output)."""
-    return read_cis_table(path, CIS_COLUMNS + ["qval", "pval_nominal_threshold"])
+def read_cis_genes(path, grouped: bool = False) -> pd.DataFrame:
+    """The all-genes table with q-values (compute_qvalues' output); ``grouped``: of a grouped
+    pass, with group_id and group_size."""
+    columns = GROUPED_CIS_COLUMNS if grouped else CIS_COLUMNS
+    return read_cis_table(path, columns + ["qval", "pval_nominal_threshold"])
 
 
 def egenes(cis_genes: pd.DataFrame, fdr: float) -> pd.DataFrame:

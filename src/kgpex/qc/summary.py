@@ -9,7 +9,8 @@ One row per item, ``item value detail``, from the run's own files:
   per individual, ``expression/library_choice.tsv``);
 - individuals: in the resolved sheet, with a library, mapped (the phenotype BED's samples);
 - genes tested (the cis permutation table's genes) and eGenes (``qval <= eqtl.fdr``);
-- sGenes: ``not run``, since kgpex has no splicing arm.
+- genes tested for sQTLs and sGenes (the grouped sQTL permutation pass's genes, ``qval <=
+  eqtl.fdr``) when the splicing arm ran; ``not run`` otherwise.
 
 The matrix and BED entry points have no run table: their run and library rows say ``not
 applicable (expression.input ...)``, as does the individuals sheet for a BED. :func:`write_html`
@@ -36,7 +37,10 @@ MAPPING_COLUMNS = ("run_accession", "status", "individual", "library", "evidence
 STATUS_COLUMNS = samples_libraries.RUN_STATUS_COLUMNS
 CHOICE_COLUMNS = ("individual", "library")
 NOT_RUN = "not run"
-SGENES_DETAIL = "kgpex has no splicing (sQTL) arm yet, so no sGenes are computed"
+SGENES_DETAIL = (
+    "the splicing arm is off (splicing.enabled: false, or no alignment: alignment.enabled false "
+    "or a matrix or BED entry point), so no sGenes are computed"
+)
 POOLED_REPLICATES = "an individual's runs pooled into one library (samples.replicates: pool)"
 POOLED_LANES = "lanes of one library, quantified together"
 NOT_CHOSEN_REASON = (
@@ -156,12 +160,14 @@ def summarize(
     run_status: str | os.PathLike | None = None,
     library_choice: str | os.PathLike | None = None,
     individuals: str | os.PathLike | None = None,
+    sqtl_cis_genes: str | os.PathLike | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The summary table (:data:`COLUMNS`) and the runs not used (excluded or replicates not
     chosen: run_status.tsv's columns and ``reason``; no rows without a run table).
 
     ``expression_input`` "reads" needs run_mapping, run_status, library_choice and individuals;
-    "matrix" individuals; "bed" none of them."""
+    "matrix" individuals; "bed" none of them. ``sqtl_cis_genes``: the sQTL arm's grouped
+    permutation pass with q-values, when it ran."""
     na = not_applicable(expression_input)
     reads = expression_input == "reads"
     if reads and None in (run_mapping, run_status, library_choice, individuals):
@@ -218,7 +224,15 @@ def summarize(
             f"Storey q-value <= {fdr} (eqtl.fdr), computed over the {len(cis)} genes tested",
         )
     )
-    rows.append(("sGenes", NOT_RUN, SGENES_DETAIL))
+    if sqtl_cis_genes is None:
+        rows.append(("sGenes", NOT_RUN, SGENES_DETAIL))
+    else:
+        sqtl = read_cis_genes(sqtl_cis_genes, grouped=True)
+        rows.append(("genes tested for sQTLs", len(sqtl),
+                     f"genes with intron phenotypes, grouped pass ({_label(sqtl_cis_genes)})"))
+        detail = (f"Storey q-value <= {fdr} (eqtl.fdr), computed over the {len(sqtl)} genes "
+                  "tested for sQTLs")
+        rows.append(("sGenes", len(egenes(sqtl, fdr)), detail))
     return pd.DataFrame(rows, columns=list(COLUMNS)), not_used.reset_index(drop=True)
 
 
