@@ -26,7 +26,7 @@ COMMITTED_INDIVIDUALS = ROOT / "resources" / "demo" / "individuals.tsv"
 COMMITTED_RUNS = ROOT / "resources" / "demo" / "runs.tsv"
 FLANK = 10  # k-mers of 2 * FLANK + 1 bases centred on a SNP
 # Pairs counted per library: fewer than the demo aligns for the identity check (its config's
-# alignment.max_read_pairs, 10,000), so the coverage found here is a lower bound.
+# alignment.max_read_pairs: 0, every pair), so the coverage found here is a lower bound.
 ALIGNED_PAIRS = 4_000
 COMPLEMENT = {"A": "T", "C": "G", "G": "C", "T": "A"}
 

@@ -33,6 +33,8 @@ rule make_demo_cohort:
         truth=f"{DEMO_DIR}/truth_eqtls.tsv",
         # The planted sample swap: runs whose reads are another individual's (identity.smk).
         swaps=f"{DEMO_DIR}/truth_swaps.tsv",
+        # Planted sQTLs: genotype-dependent isoform use (kgpex.demo.sqtls).
+        sqtls=f"{DEMO_DIR}/truth_sqtls.tsv",
     log:
         f"{LOGS}/make_demo_cohort/make_demo_cohort.log",
     conda:

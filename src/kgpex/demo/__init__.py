@@ -1,8 +1,8 @@
 """The embedded demo cohort: a seeded generator of a small cohort in the real formats.
 
 `make_sheets` gives the committed individuals and runs sheets; `generate` writes the reference,
-phased VCFs, paired-end FASTQs with planted cis-eQTLs, an ENA-style run table and the truth
-table for those sheets. `DemoSpec` holds every size and rate, so tests can build a tiny cohort.
+phased VCFs, paired-end FASTQs with planted cis-eQTLs and splicing QTLs, an ENA-style run table
+and the truth tables for those sheets. `DemoSpec` holds every size and rate, so tests can build a tiny cohort.
 """
 
 from kgpex.demo.cohort import load_cohort, make_sheets, write_sheets

@@ -17,6 +17,8 @@ pipeline keeps) hits a drawn target; the truth table records the realised value.
 eGenes are heterogeneous: in one continental group the effect has the opposite sign, which
 MAGE's genotype x group interaction test should find. Isoforms split a gene's molecules in fixed
 proportions; a library's reads follow molecules x effective length, and library size varies.
+(kgpex.demo.sqtls then makes the proportions of a few genes depend on genotype: planted sQTLs
+that leave each gene's reads as they are here.)
 
 The same model splits each gene's reads between the individual's haplotypes: a fragment comes
 from haplotype 1 with probability 2^(s . h1) / (2^(s . h1) + 2^(s . h2)) (``haplotype_shares``),
@@ -25,7 +27,7 @@ from haplotype 1 with probability 2^(s . h1) / (2^(s . h1) + 2^(s . h2)) (``hapl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -78,6 +80,12 @@ class ExpressionPlan:
     # Share of each gene's molecules from haplotype 1 (the VCF's first allele), genes (GTF order)
     # x individuals (cohort order).
     first_haplotype_share: np.ndarray
+    # Each gene's fixed isoform proportions (GTF order within the gene), and each transcript's
+    # effective length (reads ~ molecules x effective length); kgpex.demo.sqtls builds on them.
+    isoform_fractions: list[np.ndarray] = field(default_factory=list)
+    effective_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # The planted sQTLs (kgpex.demo.sqtls.SQTL_COLUMNS), once planted; None before.
+    sqtls: pd.DataFrame | None = None
 
     @property
     def n_single(self) -> int:
@@ -217,6 +225,8 @@ def plan_expression(
         fragment_probs=fragment_probs,
         selected_runs=selected,
         first_haplotype_share=shares,
+        isoform_fractions=iso_fracs,
+        effective_lengths=eff_len,
     )
 
 

@@ -12,6 +12,10 @@ Layout under ``out_dir`` (names match config/config.yaml):
                          effect_sizes: log2 aFC per causal variant, as aFC-n's model states it
                          (kgpex.demo.expression); heterogeneous_group: the continental group
                          where the effect is heterogeneous_effect_size instead (NA: none)
+    truth_sqtls.tsv      gene_id gene_name chrom tss causal_variant beta delta_psi
+                         switch_transcript introns expected_junction_reads_per_library maf
+                         baseline_share share_sd: the planted splicing QTLs, one row per sGene
+                         (kgpex.demo.sqtls states the model and the columns)
     truth_swaps.tsv      run_accession labelled_individual true_individual: the planted sample
                          swaps (DemoSpec.n_swapped_pairs pairs of single-run individuals), one
                          row per swapped run; its reads (genotypes and expression) are the true
@@ -54,6 +58,7 @@ from kgpex.demo.reference import (
     write_transcripts_fasta,
 )
 from kgpex.demo.spec import DemoSpec, rng_for
+from kgpex.demo.sqtls import plant_sqtls
 
 log = logging.getLogger("kgpex.demo")
 
@@ -100,6 +105,7 @@ def build_model(spec: DemoSpec, seed: int, cohort: Cohort) -> DemoModel:
     panel = build_panel(spec, seed, cohort)
     variants = {c: simulate_chromosome(spec, seed, c, reference, panel) for c in spec.chromosomes}
     plan = plan_expression(spec, seed, reference, cohort, panel, variants)
+    plan = plant_sqtls(spec, seed, reference, cohort, panel, variants, plan)
     swaps = plan_swaps(spec, seed, cohort)
     return DemoModel(spec, seed, cohort, reference, panel, variants, plan, swaps)
 
@@ -152,6 +158,7 @@ def expected_outputs(out_dir: str | Path, runs: list[str], chromosomes: list[str
     return paths + [
         out_dir / names.RUN_TABLE,
         out_dir / names.TRUTH_TABLE,
+        out_dir / names.SQTL_TABLE,
         out_dir / names.SWAP_TABLE,
     ]
 
@@ -231,6 +238,7 @@ def write_model(model: DemoModel, out_dir: str | Path) -> list[Path]:
         log.info("writing reads of %d runs", len(model.cohort.runs))
         run_table = _write_reads(model, tmp, final_dir)
         model.plan.truth.to_csv(tmp / names.TRUTH_TABLE, sep="\t", index=False)
+        model.plan.sqtls.to_csv(tmp / names.SQTL_TABLE, sep="\t", index=False)
         model.swap_table().to_csv(tmp / names.SWAP_TABLE, sep="\t", index=False)
         run_table.to_csv(tmp / names.RUN_TABLE, sep="\t", index=False)
 
@@ -264,6 +272,9 @@ def generate(
     )
     model = build_model(spec, seed, cohort)
     log.info(
-        "planted %d single- and %d two-variant eGenes", model.plan.n_single, model.plan.n_double
+        "planted %d single- and %d two-variant eGenes, %d sGenes",
+        model.plan.n_single,
+        model.plan.n_double,
+        len(model.plan.sqtls),
     )
     return write_model(model, out_dir)

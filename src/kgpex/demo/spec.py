@@ -19,6 +19,7 @@ FASTQ_DIR = "mirror/fastq"
 RUN_TABLE = "ena_filereport.tsv"
 TRUTH_TABLE = "truth_eqtls.tsv"
 SWAP_TABLE = "truth_swaps.tsv"
+SQTL_TABLE = "truth_sqtls.tsv"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,17 @@ class DemoSpec:
     egene_pool_fraction: float = 0.5  # eGenes are drawn from this top fraction by expression
     causal_min_maf: float = 0.05
     n_hidden_factors: int = 3
+    # Planted splicing QTLs (kgpex.demo.sqtls), on eGenes and other genes alike (a switch keeps
+    # the gene's reads).
+    n_sgenes: int = 14
+    sqtl_log_odds: tuple[float, float] = (2.0, 3.5)  # |beta|, log-odds per ALT allele, uniform
+    sqtl_preferred_maf: float = 0.25  # least causal MAF, where a SNP near the TSS has it
+    # (otherwise causal_min_maf)
+    # Least expected junction reads per library (of all its pairs, which the demo aligns) of
+    # an sGene: on the switch isoform's alternative introns and the introns competing with them
+    # (LeafCutter's cluster) together, and on the rarer of the two sides.
+    sqtl_min_junction_reads: float = 15.0
+    sqtl_min_minor_reads: float = 2.5
     # Reads.
     read_pairs: int = 25_000  # mean read pairs of a library at depth 1
     read_length: int = 75
