@@ -76,6 +76,7 @@ def test_minimal_config_gets_every_default():
         "timeout_seconds": 120,
         "fastq_scheme": "https",
         "keep_fastq": False,
+        "threads": 2,
         # ENA, GENCODE, IGSR/NYGC, NCBI and MAGE's repository: the hosts the presets name.
         "allowed_hosts": [
             "ftp.sra.ebi.ac.uk",
@@ -90,7 +91,14 @@ def test_minimal_config_gets_every_default():
         "allow_http": False,
         "allow_file": True,
     }
-    assert config["salmon"] == {"settings": "default", "extra_args": ""}
+    assert config["salmon"] == {"settings": "default", "extra_args": "", "threads": 8}
+    assert config["eqtl"]["threads"] == 4
+    # The splicing arm is off unless asked for, with MAGE's LeafCutter settings.
+    assert config["splicing"] == {
+        "enabled": False, "anchor": 8, "min_intron": 50, "max_intron": 500000,
+        "min_cluster_reads": 50, "max_cluster_intron": 500000, "min_cluster_ratio": 0.001,
+        "pct_cutoff": 10, "hidden_factors": 15,
+    }
     assert config["reference"]["kmer"] == 31 and config["reference"]["decoys"] is False
     assert config["genotypes"]["chromosomes"][-1] == "chrX"
     assert len(config["genotypes"]["chromosomes"]) == 23

@@ -29,7 +29,7 @@ rule download_fastq:
     container:
         container("sra-tools")
     # Threads serve the SRA fallback (fasterq-dump, pigz); ENA transfers use one.
-    threads: 2
+    threads: config["download"]["threads"]
     resources:
         mem_mb=by_attempt(2000),
         runtime=360,

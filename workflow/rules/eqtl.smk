@@ -73,7 +73,7 @@ rule map_cis_permutations:
         env("tensorqtl")
     container:
         container("tensorqtl")
-    threads: 4
+    threads: config["eqtl"]["threads"]
     resources:
         # The chromosome's genotypes are held as int8 (about 4x the 2-bit pgen) plus the pvar.
         mem_mb=lambda wc, input, attempt: attempt * max(4000, int(8 * input.size_mb)),

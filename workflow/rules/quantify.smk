@@ -33,7 +33,7 @@ rule salmon_quant:
         env("salmon")
     container:
         container("salmon")
-    threads: 8
+    threads: config["salmon"]["threads"]
     resources:
         # GENCODE transcriptome index ~1 GB in memory; with the genome as decoys ~16 GB.
         mem_mb=by_attempt(20000 if SALMON_DECOYS else 6000),
