@@ -1,4 +1,5 @@
-"""Time the alignment stage and the identity check on the demo cohort's real files.
+"""Time the alignment stage, the identity check and the junction counting and intron clustering
+of the splicing arm on the demo cohort's real files.
 
 Builds the STAR index of the demo genome once, then for ``--libraries`` runs (each its own
 individual's library): the individual's heterozygous SNPs (bcftools +split, then
@@ -10,7 +11,9 @@ Printed per library and in one summary block: STAR seconds per million read pair
 RSS (each library aligned in its own forked process, whose RUSAGE_CHILDREN holds STAR, samtools
 and gzip only), the in-flight disk peak of one run (the FASTQs plus the work folder, sampled
 every 0.05 s while STAR runs: BAM being sorted, STAR's temp and two-pass genome), and mbv
-seconds per library. The demo data comes from ``make demo`` (its first rule writes
+seconds per library; junction extraction (kgpex.splicing.junctions, MAGE's regtools
+-a 8 -m 50 -M 500000) per library beside STAR's time, and LeafCutter clustering
+(kgpex.splicing.clusters) over the libraries' junctions. The demo data comes from ``make demo`` (its first rule writes
 resources/demo/generated/ from src/kgpex/demo).
 
     PYTHONPATH=src .venv/bin/python benchmarks/alignment_identity.py --libraries 3 --threads 2
@@ -39,6 +42,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from kgpex.alignment import het_snps, star
 from kgpex.identity import mbv
 from kgpex.identity.snps import common_exonic_snps
+from kgpex.splicing.clusters import cluster_introns
+from kgpex.splicing.junctions import extract_junctions, write_junc
 
 DEMO = ROOT / "resources" / "demo" / "generated"
 
@@ -187,19 +192,31 @@ def main() -> None:
                             work / f"{run}.mbv.txt", work / f"{run}.mbv.log")  # fmt: skip
         mbv_s = time.perf_counter() - t0
         call = mbv.call_identity(run, ind, mbv.read_mbv(table))
+        t0 = time.perf_counter()
+        junctions = extract_junctions(outputs["Aligned.sortedByCoord.out.bam"])
+        junc_path = work / "junctions" / f"{run}.Aligned.sortedByCoord.out.bam.junc"
+        junc_path.parent.mkdir(exist_ok=True)
+        write_junc(junctions, junc_path)
+        junc_s = time.perf_counter() - t0
         row = {"run": run, "individual": ind, "het_snps": n_het, "pairs": pairs,
                "unique": summary["Uniquely mapped reads %"], "align_s": align_s,
                "s_per_M": align_s / (pairs / 1e6), "star_rss_mib": star_rss / 1024,
                "disk_peak_mib": (fastq_bytes + peak[0]) / 2**20, "mbv_s": mbv_s,
+               "junc_s": junc_s, "junctions": len(junctions),
                "verdict": call.verdict, "best": call.best_individual}  # fmt: skip
         rows.append(row)
         print(f"{run} ({ind}): {pairs} pairs, {row['unique']} unique, {align_s:.1f} s "
               f"({row['s_per_M']:.0f} s per M pairs), STAR RSS {row['star_rss_mib']:.0f} MiB, "
-              f"disk peak {row['disk_peak_mib']:.1f} MiB, mbv {mbv_s:.2f} s -> {call.verdict} "
+              f"disk peak {row['disk_peak_mib']:.1f} MiB, mbv {mbv_s:.2f} s, junctions "
+              f"{junc_s:.2f} s ({100 * junc_s / align_s:.1f} % of STAR) -> {call.verdict} "
               f"(best {call.best_individual}; {call.het_sites} het / {call.hom_sites} hom "
               "sites covered)",
               flush=True)  # fmt: skip
 
+    t0 = time.perf_counter()
+    clustering = cluster_introns(sorted((work / "junctions").glob("*.junc")),
+                                 work / "leafcutter_perind.counts.gz")
+    cluster_s = time.perf_counter() - t0
     total_pairs = sum(r["pairs"] for r in rows)
     total_align = sum(r["align_s"] for r in rows)
     per_library = ", ".join(f"{r['s_per_M']:.0f}" for r in rows)
@@ -227,6 +244,13 @@ def main() -> None:
           "(FASTQs + work folder while STAR runs)")  # fmt: skip
     print(f"mbv:            {sum(r['mbv_s'] for r in rows) / len(rows):.2f} s per library; "
           f"calls: {calls}")  # fmt: skip
+    junc_total = sum(r["junc_s"] for r in rows)
+    print(f"junctions:      {junc_total / len(rows):.2f} s per library "
+          f"({junc_total / (total_pairs / 1e6):.1f} s per million read pairs), "
+          f"{100 * junc_total / total_align:.1f} % of STAR's time; "
+          f"{sum(r['junctions'] for r in rows) / len(rows):.0f} junctions per library")
+    print(f"clustering:     {cluster_s:.2f} s for {clustering['libraries']} libraries "
+          f"({clustering['clusters']} clusters, {clustering['introns']} introns)")
     print(f"scratch:        {work}")
 
 
