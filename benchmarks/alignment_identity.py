@@ -213,8 +213,11 @@ def main() -> None:
               "sites covered)",
               flush=True)  # fmt: skip
 
+    # LeafCutter's clustering needs the cohort (50 reads per cluster pooled over libraries): the
+    # demo run's junction files when make demo has run, else this run's few libraries.
+    cohort_junc = sorted((ROOT / "results" / "DEMO" / "alignment").glob("*/*.junc"))
     t0 = time.perf_counter()
-    clustering = cluster_introns(sorted((work / "junctions").glob("*.junc")),
+    clustering = cluster_introns(cohort_junc or sorted((work / "junctions").glob("*.junc")),
                                  work / "leafcutter_perind.counts.gz")
     cluster_s = time.perf_counter() - t0
     total_pairs = sum(r["pairs"] for r in rows)
