@@ -16,6 +16,7 @@ import yaml
 from conftest import snakemake
 from mapper_comparison import compare_top_variants
 
+from e2e.test_eqtl import shuffled_genotypes
 from kgpex.eqtl import cis as eqtl_cis
 from kgpex.eqtl import inputs as eqtl_inputs
 from kgpex.eqtl import qvalues
@@ -95,16 +96,6 @@ def test_sgene_top_variants_are_the_causal_ones_or_in_ld(demo_run):
         r2.append(np.corrcoef(a, b)[0, 1] ** 2)
     print(f"\ntop variant r2 with the causal one: {np.round(sorted(r2), 2)}")
     assert found.size and np.mean(np.array(r2) >= 0.5) >= 0.8
-
-
-def shuffled_genotypes(results: Path, chrom: str, dest: Path, rng) -> Path:
-    prefix = dest / chrom
-    for ext in (".pgen", ".pvar"):
-        os.symlink((results / "genotypes" / f"{chrom}{ext}").resolve(), f"{prefix}{ext}")
-    psam = pd.read_csv(results / "genotypes" / f"{chrom}.psam", sep="\t", dtype=str)
-    psam.iloc[:, 0] = rng.permutation(psam.iloc[:, 0].to_numpy())
-    psam.to_csv(f"{prefix}.psam", sep="\t", index=False)
-    return prefix
 
 
 def test_null_calibration_with_shuffled_genotype_labels(demo_run, tmp_path):

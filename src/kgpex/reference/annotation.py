@@ -14,9 +14,9 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from kgpex.common.errors import KgpexError
 from kgpex.common.genome import chrom_sort_key
@@ -59,13 +59,12 @@ def _attribute(attributes: str, key: str) -> str | None:
     return match.group(1) if match else None
 
 
-def parse_gtf(path: str | os.PathLike) -> Annotation:
-    """Stream a (gzipped) GTF: gene rows make the gene table, transcript rows tx2gene."""
+def gtf_records(path: str | os.PathLike) -> Iterator[tuple[int, list[str]]]:
+    """A (gzipped) GTF's rows as (line number, its 9 fields), comments and blank lines skipped;
+    one line naming the file and line for a row that is not 9 tab-separated fields."""
     path = Path(path)
     if not path.is_file():
         raise KgpexError(f"{path}: GTF not found")
-    genes: dict[str, tuple[int, Gene]] = {}
-    transcripts: dict[str, tuple[int, str]] = {}
     try:
         with open_text(path, what="GTF") as fh:
             for n, line in enumerate(fh, start=1):
@@ -76,30 +75,37 @@ def parse_gtf(path: str | os.PathLike) -> Annotation:
                     raise KgpexError(
                         f"{path} line {n}: expected 9 tab-separated GTF fields, found {len(fields)}"
                     )
-                feature = fields[2]
-                if feature == "gene":
-                    gene = _gene(fields, path, n)
-                    if gene.gene_id in genes:
-                        raise KgpexError(
-                            f"{path} line {n}: duplicate gene_id '{gene.gene_id}' "
-                            f"(first on line {genes[gene.gene_id][0]})"
-                        )
-                    genes[gene.gene_id] = (n, gene)
-                elif feature == "transcript":
-                    transcript_id = _attribute(fields[8], "transcript_id")
-                    gene_id = _attribute(fields[8], "gene_id")
-                    if not transcript_id or not gene_id:
-                        raise KgpexError(
-                            f"{path} line {n}: transcript row without transcript_id/gene_id"
-                        )
-                    if transcript_id in transcripts:
-                        raise KgpexError(
-                            f"{path} line {n}: duplicate transcript_id '{transcript_id}' "
-                            f"(first on line {transcripts[transcript_id][0]})"
-                        )
-                    transcripts[transcript_id] = (n, gene_id)
-    except (OSError, EOFError) as err:
+                yield n, fields
+    except (OSError, EOFError, UnicodeDecodeError) as err:
         raise KgpexError(f"{path}: cannot read GTF ({err})") from None
+
+
+def parse_gtf(path: str | os.PathLike) -> Annotation:
+    """Stream a (gzipped) GTF: gene rows make the gene table, transcript rows tx2gene."""
+    path = Path(path)
+    genes: dict[str, tuple[int, Gene]] = {}
+    transcripts: dict[str, tuple[int, str]] = {}
+    for n, fields in gtf_records(path):
+        feature = fields[2]
+        if feature == "gene":
+            gene = _gene(fields, path, n)
+            if gene.gene_id in genes:
+                raise KgpexError(
+                    f"{path} line {n}: duplicate gene_id '{gene.gene_id}' "
+                    f"(first on line {genes[gene.gene_id][0]})"
+                )
+            genes[gene.gene_id] = (n, gene)
+        elif feature == "transcript":
+            transcript_id = _attribute(fields[8], "transcript_id")
+            gene_id = _attribute(fields[8], "gene_id")
+            if not transcript_id or not gene_id:
+                raise KgpexError(f"{path} line {n}: transcript row without transcript_id/gene_id")
+            if transcript_id in transcripts:
+                raise KgpexError(
+                    f"{path} line {n}: duplicate transcript_id '{transcript_id}' "
+                    f"(first on line {transcripts[transcript_id][0]})"
+                )
+            transcripts[transcript_id] = (n, gene_id)
     if not genes:
         raise KgpexError(f"{path}: no gene rows (feature 'gene') in the GTF")
     for transcript_id, (n, gene_id) in transcripts.items():

@@ -33,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from kgpex.common.errors import KgpexError
-from kgpex.common.io import open_text
+from kgpex.reference.annotation import gtf_records
 
 EXON_COLUMNS = ["chrom", "start", "end", "strand", "gene_id"]
 
@@ -60,32 +60,19 @@ def read_exons(gtf: str | os.PathLike) -> pd.DataFrame:
     coordinates), sorted by chrom, start, end, strand, gene_id. One line naming the file and
     line for a row that is not 9 fields, has bad coordinates or no gene_id."""
     path = Path(gtf)
-    if not path.is_file():
-        raise KgpexError(f"{path}: GTF not found")
     exons: set[tuple[str, int, int, str, str]] = set()
-    try:
-        with open_text(path, what="GTF") as fh:
-            for n, line in enumerate(fh, start=1):
-                if line.startswith("#") or not line.strip():
-                    continue
-                fields = line.rstrip("\n").split("\t")
-                if len(fields) != 9:
-                    raise KgpexError(
-                        f"{path} line {n}: expected 9 tab-separated GTF fields, found {len(fields)}"
-                    )
-                if fields[2] != "exon":
-                    continue
-                start, end = fields[3], fields[4]
-                if not (start.isdigit() and end.isdigit()):
-                    raise KgpexError(
-                        f"{path} line {n}: exon coordinates start={start} end={end} are not integers"
-                    )
-                match = _GENE_ID.search(fields[8])
-                if not match:
-                    raise KgpexError(f"{path} line {n}: exon row without gene_id")
-                exons.add((fields[0], int(start), int(end), fields[6], match.group(1)))
-    except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise KgpexError(f"{path}: cannot read GTF ({err})") from None
+    for n, fields in gtf_records(path):
+        if fields[2] != "exon":
+            continue
+        start, end = fields[3], fields[4]
+        if not (start.isdigit() and end.isdigit()):
+            raise KgpexError(
+                f"{path} line {n}: exon coordinates start={start} end={end} are not integers"
+            )
+        match = _GENE_ID.search(fields[8])
+        if not match:
+            raise KgpexError(f"{path} line {n}: exon row without gene_id")
+        exons.add((fields[0], int(start), int(end), fields[6], match.group(1)))
     if not exons:
         raise KgpexError(f"{path}: no exon rows (feature 'exon') in the GTF")
     return pd.DataFrame(sorted(exons), columns=EXON_COLUMNS)
