@@ -392,3 +392,24 @@ def test_no_clusters_gives_a_header_only_file(tmp_path):
     write_perind_counts([], ["a"], out)
     with gzip.open(out, "rt") as fh:
         assert fh.read() == "chrom a\n"
+
+
+def test_cluster_introns_whole_run_reads_each_file_twice_and_writes_the_same(tmp_path):
+    """The rule's entry point (two passes, one library in memory at a time) writes what the
+    steps above write with every library held at once; a repeated library name is one line."""
+    from kgpex.splicing.clusters import cluster_introns
+
+    paths = [
+        write_junc(tmp_path / "A.Aligned.sortedByCoord.out.bam.junc", LIB_A),
+        write_junc(tmp_path / "B.Aligned.sortedByCoord.out.bam.junc", LIB_B),
+    ]
+    out = tmp_path / "out" / "whole_perind.counts.gz"
+    summary = cluster_introns(paths, out)
+    with gzip.open(out, "rt") as fh:
+        assert fh.read().splitlines()[1:] == EXPECTED_ROWS
+    assert summary["libraries"] == 2 and summary["introns"] == len(EXPECTED_ROWS)
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    again = write_junc(twin / "A.Aligned.sortedByCoord.out.bam.junc", LIB_A)
+    with pytest.raises(KgpexError, match="same library name"):
+        cluster_introns([paths[0], again], tmp_path / "x.gz")

@@ -24,8 +24,10 @@ rule cluster_introns:
         container("python")
     threads: 1
     resources:
-        mem_mb=by_attempt(4000),
-        runtime=60,
+        # Every distinct intron of the cohort pooled (a few million for MAGE), one library's
+        # junctions at a time; each of the 779 files is read twice.
+        mem_mb=by_attempt(8000),
+        runtime=lambda wc, attempt: attempt * 240,
     params:
         min_reads=SPLICING_CONFIG["min_cluster_reads"],
         max_intron=SPLICING_CONFIG["max_cluster_intron"],

@@ -129,12 +129,14 @@ def parse_junc(path: str | os.PathLike) -> dict[Intron, int]:
     return counts
 
 
-def _library_list(
+def _library_iter(
     libraries: Mapping[str, Mapping[Intron, int]] | Iterable[Mapping[Intron, int]],
-) -> list[Mapping[Intron, int]]:
+) -> Iterable[Mapping[Intron, int]]:
+    # An iterable is walked once, not listed: cluster_introns pools a cohort's files one at a
+    # time.
     if isinstance(libraries, Mapping):
-        return list(libraries.values())
-    return list(libraries)
+        return libraries.values()
+    return libraries
 
 
 def pool(
@@ -152,7 +154,7 @@ def pool(
     if isinstance(max_intron, bool) or not isinstance(max_intron, int) or max_intron < 1:
         raise KgpexError(f"max_intron must be a positive integer, got {max_intron!r}")
     by_strand: dict[tuple[str, str], dict[Interval, int]] = {}
-    for counts in _library_list(libraries):
+    for counts in _library_iter(libraries):
         for (chrom, strand, start, end), count in counts.items():
             if end - start > max_intron:
                 continue
@@ -377,12 +379,20 @@ def cluster_introns(
     named by :func:`library_name`). Returns the counts at each step, for the job's log."""
     if not junc_paths:
         raise KgpexError("cluster_introns: no junction files given")
-    libraries = {library_name(p): parse_junc(p) for p in junc_paths}
-    if len(libraries) != len(junc_paths):
+    names = [library_name(p) for p in junc_paths]
+    if len(set(names)) != len(names):
         raise KgpexError("cluster_introns: two junction files have the same library name")
-    pooled = pool(libraries, max_intron)
+    # Two passes over the files, one library in memory at a time: MAGE's 779 libraries of a few
+    # hundred thousand junctions each would not fit at once. Pool, cluster and refine; then
+    # read each file again for the refined clusters' introns only.
+    pooled = pool((parse_junc(p) for p in junc_paths), max_intron)
     initial = cluster(pooled)
     refined = refine(initial, min_reads, min_ratio)
+    kept = {(c.chrom, c.strand, start, end) for c in refined for (start, end), _ in c.introns}
+    libraries = {
+        name: {key: n for key, n in parse_junc(p).items() if key in kept}
+        for name, p in zip(names, junc_paths)
+    }
     rows = count_per_library(refined, libraries)
     write_perind_counts(rows, list(libraries), dest)
     return {
