@@ -105,3 +105,15 @@ def test_bad_groups_file_is_one_line(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(KgpexError, match=message):
         eqtl_inputs.read_phenotype_groups(path)
+
+
+def test_significant_phenotypes_are_every_intron_of_an_sgene():
+    """Fine-mapping covers each intron of a significant gene (MAGE's run_susie per intron); an
+    ungrouped table gives its eGenes as they are."""
+    from kgpex.eqtl.tables import significant_phenotypes
+
+    cis_genes = pd.DataFrame({"phenotype_id": ["a1", "b2", "c1"], "group_id": ["A", "B", "C"],
+                              "qval": [0.01, 0.05, 0.2]})
+    groups = pd.Series(["A", "A", "B", "B", "C"], index=["a1", "a2", "b1", "b2", "c1"])
+    assert significant_phenotypes(cis_genes, 0.05, groups).tolist() == ["a1", "a2", "b1", "b2"]
+    assert significant_phenotypes(cis_genes, 0.05).tolist() == ["a1", "b2"]

@@ -19,7 +19,8 @@ I1 = "chr1:100:200:clu_1_+:G1"
 I2 = "chr1:150:250:clu_1_+:G1"
 I3 = "chr1:300:400:clu_2_+:G1"
 I4 = "chr1:150:250:clu_3_-:G2"
-GROUPS = tables.phenotype_groups([I1, I2, I3, I4], ["G1", "G1", "G1", "G2"])
+GROUPS = pd.Series(["G1", "G1", "G1", "G2"], index=pd.Index([I1, I2, I3, I4], name="phenotype_id"),
+                   name="group_id")
 
 
 def v(pos: int) -> str:

@@ -167,13 +167,14 @@ rule star_align:
         ),
         inputs_checked=AFTER_INPUTS_CHECKED,
     output:
+        # With splicing on, the junctions as MAGE's regtools step counted them
+        # (kgpex.splicing.junctions).
         **({"introns": STAR_INTRONS} if SPLICING_ON else {}),
         bam=bam_output(STAR_BAM),
         bai=bam_output(STAR_BAI),
         log_final=STAR_LOG_FINAL,
         junctions=f"{STAR_LIBRARY}.SJ.out.tab",
         gene_counts=f"{STAR_LIBRARY}.ReadsPerGene.out.tab",
-        # The junctions as MAGE's regtools step counted them (kgpex.splicing.junctions).
     log:
         f"{LOGS}/star_align/{{library}}.log",
         star=f"{LOGS}/star_align/{{library}}.star.log",

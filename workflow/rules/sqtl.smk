@@ -184,6 +184,8 @@ use rule compute_qvalues as compute_sqtl_qvalues with:
         fdr=config["eqtl"]["fdr"],
         qvalue_lambda=config["eqtl"]["qvalue_lambda"],
         grouped=True,
+        # A cohort's sQTL genes can be too few for qvalue's pi0 smoother (the demo's 55).
+        qvalue_fallback_bh=True,
 
 
 # SuSiE per intron of each sGene, as MAGE's run_susie.R (each intron fine-mapped separately).

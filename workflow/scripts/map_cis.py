@@ -24,8 +24,6 @@ def main(snakemake):
     # (two chromosomes mapped at once on 2 cores) they burn the time the others need.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Deferred: torch and tensorqtl load only in the job that maps.
-    import pandas as pd
-
     from kgpex.common.io import write_parquet, write_table
     from kgpex.eqtl import cis, finemapping, inputs, tables
 
@@ -49,10 +47,7 @@ def main(snakemake):
         write_table(table, out.table, index=False, na_rep="NA")
     elif p.mode == "finemapping":
         cis_genes = tables.read_cis_genes(snakemake.input.cis_genes, grouped=groups is not None)
-        egenes = tables.egenes(cis_genes, p.fdr)["phenotype_id"]
-        if groups is not None:  # every phenotype of a significant group, each on its own
-            significant = tables.egenes(cis_genes, p.fdr)["group_id"]
-            egenes = pd.Series(groups.index[groups.isin(significant)])
+        egenes = tables.significant_phenotypes(cis_genes, p.fdr, groups)
         # susie_rss (MAGE's fine-mapping) reads the z-scores of the nominal pass.
         nominal = (finemapping.read_nominal_z(snakemake.input.nominal, egenes)
                    if p.method == "susier_rss" else None)

@@ -4,8 +4,8 @@
 import _bootstrap  # noqa: F401
 
 from kgpex.common.rulescript import run
-from kgpex.fastqtl.inputs import bed_phenotype_ids
 from kgpex.eqtl.inputs import read_phenotype_groups
+from kgpex.fastqtl.inputs import bed_phenotype_ids
 from kgpex.fastqtl.merge import permutations_to_table, write_permutation_table
 
 

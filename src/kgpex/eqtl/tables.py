@@ -100,3 +100,14 @@ def egenes(cis_genes: pd.DataFrame, fdr: float) -> pd.DataFrame:
     if "qval" not in cis_genes.columns:
         raise KgpexError("cis gene table has no qval column: compute q-values first")
     return cis_genes[cis_genes["qval"] <= fdr]
+
+
+def significant_phenotypes(cis_genes: pd.DataFrame, fdr: float,
+                           groups: pd.Series | None = None) -> pd.Series:
+    """The phenotypes to fine-map: the eGenes; with ``groups`` (phenotype -> group, a grouped
+    pass) every phenotype of each significant group, each on its own (MAGE's sQTLs: every
+    intron of an sGene)."""
+    significant = egenes(cis_genes, fdr)
+    if groups is None:
+        return significant["phenotype_id"]
+    return pd.Series(groups.index[groups.isin(significant["group_id"])], name="phenotype_id")

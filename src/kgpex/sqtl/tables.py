@@ -69,18 +69,6 @@ def _check_fdr(fdr: float) -> None:
         raise KgpexError(f"sQTL FDR {fdr} is not between 0 and 1")
 
 
-def phenotype_groups(intron_ids, gene_ids, what: str = "phenotype groups") -> pd.Series:
-    """intron -> gene Series; an intron in two genes is an error, a repeated pair is kept once."""
-    pairs = pd.DataFrame({"intron": list(intron_ids), "gene": list(gene_ids)}).drop_duplicates()
-    if (pairs["intron"] == "").any() or (pairs["gene"] == "").any():
-        raise KgpexError(f"{what}: empty intron or gene ID")
-    dup = pairs["intron"][pairs["intron"].duplicated()]
-    if len(dup):
-        raise KgpexError(f"{what}: intron '{dup.iloc[0]}' is in more than one group")
-    return pd.Series(pairs["gene"].to_numpy(), index=pd.Index(pairs["intron"], name="intron_id"),
-                     name="gene_id")
-
-
 def read_phenotype_positions(path) -> pd.DataFrame:
     """``chrom start end`` (BED: 0-based start) of each phenotype ID of a phenotype BED.
 
